@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine (see README):
+#   make serve   set up a virtualenv and run the server on the embedded SQLite default
+#   make test    set up everything (virtualenv, the real-Asterisk root filesystem) and run all tests + lint
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint unit e2e bench asterisk-root clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(VENV)/bin/callscreen serve
+
+asterisk-root:
+	bash scripts/asterisk-root.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check callscreen tests bench
+	$(VENV)/bin/ruff format --check callscreen tests bench
+	$(VENV)/bin/mypy
+
+test: $(STAMP) asterisk-root lint
+	$(VENV)/bin/pytest -q
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit tests/integration
+
+e2e: $(STAMP) asterisk-root
+	$(VENV)/bin/pytest -q tests/e2e
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
