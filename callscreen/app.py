@@ -1,0 +1,131 @@
+"""Running the server: Config -> Server -> run(). No sys.exit here; the CLI owns the process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .db.lookup import Lookup
+from .db.recorder import Recorder
+from .db.store import Store
+from .fastagi import FastAGIServer, ServerLimits
+from .fastagi.server import Network
+from .numbers import DEFAULT_REGION
+from .screening import Screener
+from .treatments import TreatmentConfig
+
+log = logging.getLogger("callscreen")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4573
+
+
+class ConfigError(ValueError):
+    """A server setting that cannot work (e.g. a public bind without --allow-from)."""
+
+
+@dataclass
+class Config:
+    db: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    region: str = DEFAULT_REGION
+    torture_max: float = 3600.0
+    torture_wait: int = 10
+    header_timeout: float = 10.0
+    max_connections: int = 20_000
+    drain_timeout: float = 5.0
+    allow_from: tuple[Network, ...] = field(default_factory=tuple)
+
+    def check(self) -> None:
+        loopback = self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+        if not loopback and not self.allow_from:
+            raise ConfigError(
+                f"FastAGI has no authentication: binding to {self.host} needs --allow-from "
+                "with the addresses of your Asterisk servers"
+            )
+        if self.torture_max <= 0 or self.torture_wait <= 0:
+            raise ConfigError("torture limits must be positive")
+
+
+class Server:
+    """The screening server: store, recorder and FastAGI listener, started and stopped together."""
+
+    def __init__(self, config: Config) -> None:
+        config.check()
+        self.config = config
+        self.lookup: Lookup | None = None
+        self.store: Store | None = None
+        self.recorder: Recorder | None = None
+        self.agi: FastAGIServer | None = None
+        self.addresses: list[tuple[str, int]] = []
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        c = self.config
+        self.store = await Store.open(c.db)
+        self.lookup = Lookup(c.db)
+        self.recorder = Recorder(self.store)
+        self.recorder.start()
+        screener = Screener(
+            self.lookup,
+            self.recorder,
+            region=c.region,
+            treatment_config=TreatmentConfig(c.torture_max, c.torture_wait),
+        )
+        limits = ServerLimits(
+            header_timeout=c.header_timeout,
+            max_connections=c.max_connections,
+            allow_from=c.allow_from,
+        )
+        self.agi = FastAGIServer(screener, limits)
+        self.addresses = await self.agi.start(c.host, c.port)
+        for host, port in self.addresses:
+            log.info("listening on %s:%d (database %s)", host, port, c.db)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def serve_until_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def stop(self) -> None:
+        """Stop accepting, drain calls, close held ones, flush the call log, close the store."""
+        if self.agi is not None:
+            log.info("shutting down: %d calls open", len(self.agi.connections))
+            await self.agi.shutdown(self.config.drain_timeout)
+        if self.recorder is not None:
+            await self.recorder.close()
+            log.info("call log flushed: %d rows written", self.recorder.written)
+        if self.lookup is not None:
+            self.lookup.close()
+        if self.store is not None:
+            await self.store.close()
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGTERM/SIGINT."""
+    server = Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, server.request_stop)
+    try:
+        await server.start()
+        await server.serve_until_stopped()
+    finally:
+        await server.stop()
+
+
+def run(config: Config) -> None:
+    """Blocking entry point: uvloop when available (it halves the per-connection cost)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))

@@ -1,0 +1,173 @@
+"""The FastAGI wire protocol, pure: no sockets, no asyncio.
+
+Asterisk (res_agi.c) opens the connection and sends an environment block of ``key: value``
+lines closed by an empty line. The server then sends one command per line and reads one reply
+per command. Replies (every form has a name in :data:`REPLY_KINDS`):
+
+- ``200 result=N [(data)] [endpos=N]``  success; ``200 result= (timeout)`` has an empty result
+- ``100 result=0 Trying...``            interim (GOSUB only): skip it and read on
+- ``510 Invalid or unknown command``
+- ``511 Command Not Permitted on a dead channel or intercept routine``
+- ``520 Invalid command syntax...`` or a ``520-`` block ending with a line starting ``520 ``
+- ``HANGUP``                            out of band, between replies: the channel is gone
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Longest line Asterisk reads for a command (AGI_BUF_LEN); we never send more.
+MAX_COMMAND_BYTES = 8192
+
+
+class ReplyKind(enum.Enum):
+    SUCCESS = "200"
+    TRYING = "100"
+    INVALID_COMMAND = "510"
+    DEAD_CHANNEL = "511"
+    USAGE = "520"
+    HANGUP = "HANGUP"
+    GARBAGE = "garbage"
+
+
+#: Every reply form we understand, with the example text Asterisk sends. Tests assert against it.
+REPLY_KINDS: Mapping[str, tuple[ReplyKind, bytes]] = {
+    "success": (ReplyKind.SUCCESS, b"200 result=0"),
+    "success_data": (ReplyKind.SUCCESS, b"200 result=1 (SUCCESS)"),
+    "success_endpos": (ReplyKind.SUCCESS, b"200 result=0 endpos=12345"),
+    "success_data_endpos": (ReplyKind.SUCCESS, b"200 result=49 (dtmf) endpos=8000"),
+    "timeout": (ReplyKind.SUCCESS, b"200 result= (timeout)"),
+    "exec_failed": (ReplyKind.SUCCESS, b"200 result=-1"),
+    "trying": (ReplyKind.TRYING, b"100 result=0 Trying..."),
+    "invalid_command": (ReplyKind.INVALID_COMMAND, b"510 Invalid or unknown command"),
+    "dead_channel": (
+        ReplyKind.DEAD_CHANNEL,
+        b"511 Command Not Permitted on a dead channel or intercept routine",
+    ),
+    "dead_channel_old": (ReplyKind.DEAD_CHANNEL, b"511 Command Not Permitted on a dead channel"),
+    "usage": (ReplyKind.USAGE, b"520 Invalid command syntax.  Proper usage not available."),
+    "usage_multiline": (
+        ReplyKind.USAGE,
+        b"520-Invalid command syntax.  Proper usage follows:\n"
+        b" Usage: EXEC <application> <options>\n"
+        b"520 End of proper usage.",
+    ),
+    "hangup": (ReplyKind.HANGUP, b"HANGUP"),
+}
+
+
+class ProtocolError(Exception):
+    """The peer broke the FastAGI protocol (bad header, oversized block, garbage reply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    kind: ReplyKind
+    result: int | None = None  # None for an empty result ("200 result= (timeout)") or non-200
+    data: str | None = None  # the text in parentheses
+    endpos: int | None = None
+    text: str = ""  # the whole reply as received (all lines of a 520 block)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is ReplyKind.SUCCESS
+
+
+_REPLY_200 = re.compile(r"^200 result=(-?\d*)(?: \((.*)\))?(?: endpos=(-?\d+))?\s*$")
+
+
+def decode(raw: bytes) -> str:
+    """Decode peer text; Asterisk may send invalid UTF-8 (a truncated multibyte caller name)."""
+    return raw.decode("utf-8", "replace")
+
+
+def parse_env(block: bytes) -> dict[str, str]:
+    """Parse an environment block (the lines before the empty line).
+
+    Lines without ``: `` are ignored; for a duplicated key the first value wins (Asterisk never
+    repeats a key, so a repeat is an injection attempt, not an update).
+    """
+    env: dict[str, str] = {}
+    for raw in block.split(b"\n"):
+        line = decode(raw.rstrip(b"\r"))
+        key, sep, value = line.partition(":")
+        if not sep or not key.startswith("agi_"):
+            continue
+        env.setdefault(key.strip(), value.strip())
+    return env
+
+
+class ReplyParser:
+    """Turns reply lines into :class:`Reply` objects, one line at a time.
+
+    ``feed(line)`` returns a Reply when one is complete, ``None`` while a multi-line 520 block
+    is still open. ``HANGUP`` lines come back as replies of kind HANGUP: the caller treats them
+    as an event and keeps reading for the real reply.
+    """
+
+    __slots__ = ("_usage",)
+
+    def __init__(self) -> None:
+        self._usage: list[str] | None = None
+
+    def feed(self, raw: bytes) -> Reply | None:
+        line = decode(raw.rstrip(b"\r\n"))
+        if self._usage is not None:
+            self._usage.append(line)
+            if line.startswith("520 "):
+                text, self._usage = "\n".join(self._usage), None
+                return Reply(ReplyKind.USAGE, text=text)
+            return None
+        return self._parse_line(line)
+
+    def _parse_line(self, line: str) -> Reply | None:
+        if line.startswith("200"):
+            m = _REPLY_200.match(line)
+            if m is None:
+                return Reply(ReplyKind.GARBAGE, text=line)
+            result, data, endpos = m.groups()
+            return Reply(
+                ReplyKind.SUCCESS,
+                result=int(result) if result not in ("", "-") else None,
+                data=data,
+                endpos=int(endpos) if endpos is not None else None,
+                text=line,
+            )
+        if line == "HANGUP":
+            return Reply(ReplyKind.HANGUP, text=line)
+        if line.startswith("520-"):
+            self._usage = [line]
+            return None
+        for kind in (ReplyKind.TRYING, ReplyKind.INVALID_COMMAND, ReplyKind.DEAD_CHANNEL):
+            if line[:3] == kind.value and line[3:4] in ("", " "):
+                return Reply(kind, text=line)
+        if line[:3] == "520" and line[3:4] in ("", " "):
+            return Reply(ReplyKind.USAGE, text=line)
+        return Reply(ReplyKind.GARBAGE, text=line)
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def quote(arg: str) -> str:
+    """Quote one argument so Asterisk's parser (res_agi.c parse_args) reads it back unchanged.
+
+    Double quotes group, a backslash escapes the next character. Control characters (a line
+    feed would end the command early) are replaced by spaces: caller-controlled text can never
+    change or add a command.
+    """
+    arg = _UNSAFE.sub(" ", arg)
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def command(verb: str, *args: str) -> bytes:
+    """Build one command line: ``verb`` is ours (``"EXEC Busy"``) and sent as is; each of
+    ``args`` is quoted, so it reaches Asterisk as exactly one argument."""
+    line = " ".join([verb, *(quote(a) for a in args)]) + "\n"
+    data = line.encode("utf-8")
+    if len(data) > MAX_COMMAND_BYTES:
+        raise ValueError(f"AGI command longer than {MAX_COMMAND_BYTES} bytes")
+    return data

@@ -1,0 +1,231 @@
+"""The asyncio FastAGI server: connections, limits, shutdown. Knows nothing of screening.
+
+An asyncio Protocol (not streams) on the hot path: the environment block is cut out of the
+first bytes with one search, and each connection costs one object and one task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from .protocol import ProtocolError, ReplyParser, parse_env
+from .session import AgiSession, ConnectionClosed
+
+log = logging.getLogger("callscreen.fastagi")
+
+Handler = Callable[[AgiSession], Awaitable[None]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class ServerLimits:
+    header_timeout: float = 10.0  # seconds to receive the whole environment block
+    max_header_bytes: int = 64 * 1024  # the environment block, and any unread backlog later
+    max_connections: int = 20_000  # beyond this, new connections are closed at once
+    allow_from: tuple[Network, ...] = field(default_factory=tuple)  # empty: everyone
+
+
+def parse_networks(items: Iterable[str]) -> tuple[Network, ...]:
+    """``["10.0.0.0/8", "192.0.2.7"]`` -> networks; raises ValueError on bad text."""
+    return tuple(ipaddress.ip_network(i.strip(), strict=False) for i in items if i.strip())
+
+
+@dataclass
+class ServerStats:
+    accepted: int = 0
+    refused_cap: int = 0
+    refused_address: int = 0
+    bad_header: int = 0
+    handler_errors: int = 0
+
+
+class _Connection(asyncio.Protocol):
+    __slots__ = ("_buf", "_parser", "_timer", "peer", "server", "session", "task", "transport")
+
+    def __init__(self, server: FastAGIServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.session: AgiSession | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._buf = b""
+        self._parser = ReplyParser()
+        self._timer: asyncio.TimerHandle | None = None
+        self.peer = ""
+
+    # -- asyncio callbacks ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        server = self.server
+        peername = transport.get_extra_info("peername")
+        self.peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        if server.limits.allow_from and not server.allowed(peername[0] if peername else ""):
+            server.stats.refused_address += 1
+            log.warning("refused %s: not in --allow-from", self.peer)
+            transport.abort()
+            return
+        if len(server.connections) >= server.limits.max_connections:
+            server.stats.refused_cap += 1
+            log.warning(
+                "refused %s: %d connections open (the cap)", self.peer, len(server.connections)
+            )
+            transport.abort()
+            return
+        server.stats.accepted += 1
+        server.connections.add(self)
+        self._timer = asyncio.get_running_loop().call_later(
+            server.limits.header_timeout, self._header_timed_out
+        )
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf + data if self._buf else data
+        if self.session is None:
+            end, skip = buf.find(b"\n\n"), 2
+            if end < 0:
+                end, skip = buf.find(b"\r\n\r\n"), 4
+            if end < 0:
+                if len(buf) > self.server.limits.max_header_bytes:
+                    self._drop(
+                        f"environment block over {self.server.limits.max_header_bytes} bytes"
+                    )
+                else:
+                    self._buf = buf
+                return
+            if end > self.server.limits.max_header_bytes:
+                self._drop(f"environment block over {self.server.limits.max_header_bytes} bytes")
+                return
+            self._start(buf[:end])
+            buf = buf[end + skip :]
+        session = self.session
+        assert session is not None
+        parser = self._parser
+        while (nl := buf.find(b"\n")) >= 0:
+            reply = parser.feed(buf[:nl])
+            buf = buf[nl + 1 :]
+            if reply is not None:
+                session.feed_reply(reply)
+        if len(buf) > self.server.limits.max_header_bytes:
+            self._drop(f"reply line over {self.server.limits.max_header_bytes} bytes")
+            return
+        self._buf = buf
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self.server.connections.discard(self)
+        if self.session is not None:
+            self.session.feed_eof(exc)
+        elif self.transport is not None and self._buf:
+            self.server.stats.bad_header += 1
+            log.info("%s closed before the end of the environment block", self.peer)
+
+    # -- internals -------------------------------------------------------------------------------
+    def _start(self, header: bytes) -> None:
+        self._cancel_timer()
+        assert self.transport is not None
+        transport = self.transport
+        self.session = AgiSession(parse_env(header), transport.write, transport.close, self.peer)
+        self.task = asyncio.get_running_loop().create_task(self._run(self.session))
+
+    async def _run(self, session: AgiSession) -> None:
+        try:
+            await self.server.handler(session)
+        except ConnectionClosed:
+            log.debug("%s: connection closed during the call", self.peer)
+        except ProtocolError as exc:
+            self.server.stats.handler_errors += 1
+            log.warning("%s: protocol error: %s", self.peer, exc)
+        except asyncio.CancelledError:
+            log.info("%s: call cancelled (shutdown)", self.peer)
+            raise
+        except Exception:
+            self.server.stats.handler_errors += 1
+            log.exception("%s: handler failed", self.peer)
+        finally:
+            session.close()
+
+    def _header_timed_out(self) -> None:
+        self._timer = None
+        self._drop(f"no environment block within {self.server.limits.header_timeout:g} s")
+
+    def _drop(self, why: str) -> None:
+        self.server.stats.bad_header += 1
+        log.warning("%s: %s; closing", self.peer, why)
+        self._buf = b""
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        elif self.transport is not None:
+            self.transport.close()
+
+
+class FastAGIServer:
+    """Accepts FastAGI connections and runs ``handler(session)`` for each, one task per call."""
+
+    def __init__(self, handler: Handler, limits: ServerLimits | None = None) -> None:
+        self.handler = handler
+        self.limits = limits or ServerLimits()
+        self.stats = ServerStats()
+        self.connections: set[_Connection] = set()
+        self._servers: list[asyncio.Server] = []
+
+    def allowed(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.limits.allow_from)
+
+    async def start(self, host: str, port: int) -> list[tuple[str, int]]:
+        """Listen on ``host:port`` (port 0 picks a free one); returns the bound addresses."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: _Connection(self), host, port, reuse_address=True, backlog=4096
+        )
+        self._servers.append(server)
+        return [s.getsockname()[:2] for s in server.sockets]
+
+    @property
+    def active_tasks(self) -> list[asyncio.Task[None]]:
+        return [c.task for c in self.connections if c.task is not None and not c.task.done()]
+
+    async def shutdown(self, drain_timeout: float = 5.0) -> None:
+        """Stop accepting, let decisions in flight finish, close held calls, then the rest.
+
+        Closing a connection hands the channel back to the dialplan (the shipped routine hangs
+        up a BLOCKED caller), so nothing is left waiting on us.
+        """
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections):
+            if conn.session is None or conn.session.holding:
+                conn.close()
+        tasks = self.active_tasks
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=drain_timeout)
+            for conn in list(self.connections):
+                conn.close()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()

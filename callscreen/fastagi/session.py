@@ -1,0 +1,150 @@
+"""One AGI conversation: send a command, get a typed reply, know when the channel is gone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Mapping
+
+from .protocol import ProtocolError, Reply, ReplyKind, command
+
+_Writer = Callable[[bytes], None]
+_Closer = Callable[[], None]
+
+#: Replies nobody asked for that we keep before giving up on the peer.
+_MAX_UNREAD = 64
+
+
+class AgiError(Exception):
+    """Base class of the errors a session raises."""
+
+
+class ConnectionClosed(AgiError):
+    """The connection closed (peer EOF, reset, or we closed it) before the reply came."""
+
+
+class AgiSession:
+    """The server side of one FastAGI connection.
+
+    The transport layer (:mod:`callscreen.fastagi.server`) feeds replies in; handlers call
+    :meth:`send` and friends. Asterisk's out-of-band ``HANGUP`` line sets :attr:`hung_up` and is
+    otherwise skipped: the real reply to the command still follows it.
+    """
+
+    __slots__ = (
+        "_close_transport",
+        "_closed",
+        "_pending",
+        "_waiter",
+        "_write",
+        "env",
+        "holding",
+        "hung_up",
+        "peer",
+    )
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        write: _Writer,
+        close: _Closer,
+        peer: str = "",
+    ) -> None:
+        self.env = env
+        self.peer = peer
+        self.hung_up = False
+        #: True while the channel is parked in a long application (torture's Wait): the server
+        #: closes such calls first on shutdown instead of waiting for them.
+        self.holding = False
+        self._write = write
+        self._close_transport = close
+        self._waiter: asyncio.Future[Reply] | None = None
+        self._pending: deque[Reply | BaseException] = deque()
+        self._closed = False
+
+    # -- environment -----------------------------------------------------------------------
+    @property
+    def script(self) -> str:
+        """The script path of ``agi://host:port/PATH`` (query string removed)."""
+        return self.env.get("agi_network_script", "").split("?", 1)[0].strip("/")
+
+    @property
+    def args(self) -> list[str]:
+        """``agi_arg_1 .. agi_arg_N``: the AGI() arguments after the URL."""
+        out: list[str] = []
+        while (value := self.env.get(f"agi_arg_{len(out) + 1}")) is not None:
+            out.append(value)
+        return out
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- commands --------------------------------------------------------------------------
+    async def send(self, verb: str, *args: str) -> Reply:
+        """Send one command and return its reply (never a HANGUP or 100 Trying line).
+
+        A 511 reply means the channel is dead: :attr:`hung_up` is set and the reply returned.
+        Raises :class:`ConnectionClosed` if the connection ends first and
+        :class:`~callscreen.fastagi.protocol.ProtocolError` on a reply we cannot read.
+        """
+        if self._closed:
+            raise ConnectionClosed("session closed")
+        self._write(command(verb, *args))
+        while True:
+            reply = await self._next()
+            if reply.kind is ReplyKind.TRYING:
+                continue
+            if reply.kind is ReplyKind.DEAD_CHANNEL:
+                self.hung_up = True
+            elif reply.kind is ReplyKind.GARBAGE:
+                raise ProtocolError(f"unreadable reply: {reply.text[:80]!r}")
+            return reply
+
+    async def exec(self, app: str, data: str | None = None) -> Reply:
+        """Run a dialplan application; the reply's result is the application's return value."""
+        return await (self.send(f"EXEC {app}") if data is None else self.send(f"EXEC {app}", data))
+
+    async def get_variable(self, name: str) -> str | None:
+        reply = await self.send(f"GET VARIABLE {name}")
+        return reply.data if reply.ok and reply.result == 1 else None
+
+    def close(self) -> None:
+        """Close the connection: this is what hands the channel back to the dialplan."""
+        if not self._closed:
+            self._closed = True
+            self._close_transport()
+
+    # -- fed by the transport ----------------------------------------------------------------
+    def feed_reply(self, reply: Reply) -> None:
+        if reply.kind is ReplyKind.HANGUP:
+            self.hung_up = True
+            return
+        self._deliver(reply)
+
+    def feed_eof(self, exc: BaseException | None = None) -> None:
+        self._closed = True
+        self._deliver(ConnectionClosed(str(exc) if exc else "connection closed by peer"))
+
+    def _deliver(self, item: Reply | BaseException) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            if isinstance(item, BaseException):
+                waiter.set_exception(item)
+            else:
+                waiter.set_result(item)
+        elif len(self._pending) < _MAX_UNREAD:
+            self._pending.append(item)
+        else:  # a peer talking without being asked: not Asterisk
+            self.close()
+
+    async def _next(self) -> Reply:
+        if self._pending:
+            item = self._pending.popleft()
+            if isinstance(item, BaseException):
+                self._pending.appendleft(item)  # stays closed for every later call
+                raise item
+            return item
+        self._waiter = asyncio.get_running_loop().create_future()
+        return await self._waiter

@@ -1,0 +1,147 @@
+"""The screening decision, pure: settings + caller + matching entries -> Decision.
+
+Order (the README and ``callscreen check`` show the same):
+
+1. the number is on the extension's or the account's allowlist      -> ALLOWED  allowlist
+2. anonymous caller, and the extension (blocking on) or the account
+   (account-wide blocking on) blocks anonymous callers               -> BLOCKED  anonymous
+3. extension blocking on and the number is on its block list        -> BLOCKED  ext-blocklist
+4. account-wide blocking on and the number is on the account list   -> BLOCKED  account-blocklist
+   (for every extension, also one whose own blocking is off or that was never configured)
+5. otherwise                                                        -> ALLOWED  blocking-off when
+   the extension's blocking is off, else not-listed
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .numbers import Caller
+
+
+class Result(enum.StrEnum):
+    ALLOWED = "ALLOWED"
+    BLOCKED = "BLOCKED"
+
+
+class Treatment(enum.StrEnum):
+    VOICEMAIL = "voicemail"
+    BUSY = "busy"
+    TORTURE = "torture"
+
+
+class Scope(enum.StrEnum):
+    EXTENSION = "ext"
+    ACCOUNT = "account"
+
+
+class Kind(enum.StrEnum):
+    BLOCK = "block"
+    ALLOW = "allow"
+
+
+class Reason(enum.StrEnum):
+    ALLOWLIST = "allowlist"
+    ANONYMOUS = "anonymous"
+    EXT_BLOCKLIST = "ext-blocklist"
+    ACCOUNT_BLOCKLIST = "account-blocklist"
+    BLOCKING_OFF = "blocking-off"
+    NOT_LISTED = "not-listed"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    enabled: bool = False  # account-wide blocking: an admin feature, off by default
+    block_anonymous: bool = False  # account-wide: block callers without caller ID everywhere
+    treatment: Treatment = Treatment.BUSY  # for extensions that set none
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionSettings:
+    ext: str
+    enabled: bool = False  # "Turn On Call Blocking": off until turned on
+    block_anonymous: bool = False
+    treatment: Treatment | None = None  # None: the account default
+    mailbox: str | None = None  # None: EXT@default
+
+    @property
+    def voicemail_box(self) -> str:
+        return self.mailbox or f"{self.ext}@default"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A list entry that matched the caller (the store returns only matching ones)."""
+
+    id: int
+    scope: Scope
+    kind: Kind
+    value: str
+    prefix: bool
+    raw: str
+    ext: str | None = None
+    note: str = ""
+
+    @property
+    def pattern(self) -> str:
+        return self.value + ("*" if self.prefix else "")
+
+    def applies(self, ext: str, e164: str) -> bool:
+        """Whether this entry covers a call from ``e164`` to extension ``ext``."""
+        if self.scope is Scope.EXTENSION and self.ext != ext:
+            return False
+        return e164.startswith(self.value) if self.prefix else e164 == self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    result: Result
+    reason: Reason
+    treatment: Treatment | None = None
+    entry: Entry | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return self.result is Result.BLOCKED
+
+
+#: What a call gets when we cannot decide (store down, bug): through, and say why.
+FAIL_OPEN = Decision(Result.ALLOWED, Reason.ERROR)
+
+
+def _best(entries: list[Entry]) -> Entry | None:
+    """The most specific entry: an exact number beats a prefix, a longer prefix a shorter."""
+    if not entries:
+        return None
+    return max(entries, key=lambda e: (not e.prefix, len(e.value)))
+
+
+def decide(
+    account: AccountSettings,
+    ext: ExtensionSettings,
+    caller: Caller,
+    entries: list[Entry],
+) -> Decision:
+    """Decide one call. ``entries`` may hold any entries: only those that apply count (the
+    store passes just the candidates for this caller, so this filter is cheap)."""
+    treatment = ext.treatment or account.treatment
+    number = caller.e164
+    matches = [e for e in entries if e.applies(ext.ext, number)] if number else []
+
+    def pick(scope: Scope, kind: Kind) -> Entry | None:
+        return _best([e for e in matches if e.scope is scope and e.kind is kind])
+
+    allowed = pick(Scope.EXTENSION, Kind.ALLOW) or pick(Scope.ACCOUNT, Kind.ALLOW)
+    if allowed is not None:
+        return Decision(Result.ALLOWED, Reason.ALLOWLIST, entry=allowed)
+    if caller.anonymous and (
+        (ext.enabled and ext.block_anonymous) or (account.enabled and account.block_anonymous)
+    ):
+        return Decision(Result.BLOCKED, Reason.ANONYMOUS, treatment)
+    if ext.enabled and (hit := pick(Scope.EXTENSION, Kind.BLOCK)) is not None:
+        return Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, treatment, hit)
+    if account.enabled and (hit := pick(Scope.ACCOUNT, Kind.BLOCK)) is not None:
+        return Decision(Result.BLOCKED, Reason.ACCOUNT_BLOCKLIST, treatment, hit)
+    return Decision(Result.ALLOWED, Reason.NOT_LISTED if ext.enabled else Reason.BLOCKING_OFF)

@@ -1,0 +1,134 @@
+"""The per-call path, top to bottom: env -> lookup -> decide -> set variables -> treat -> log."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from . import policy, treatments
+from .db.errors import StoreError
+from .db.lookup import Lookup
+from .db.recorder import Recorder
+from .db.store import CallRecord
+from .fastagi import AgiSession
+from .numbers import DEFAULT_REGION, Caller, caller_from
+from .policy import FAIL_OPEN, Decision, ExtensionSettings
+from .treatments import TreatmentConfig
+
+log = logging.getLogger("callscreen.calls")
+
+#: The AGI script path the shipped dialplan calls: agi://host:port/screen
+ROUTE_SCREEN = "screen"
+
+
+def extension_of(env: Mapping[str, str]) -> str:
+    """The dialed extension: the first AGI() argument, else the dialplan's ${EXTEN}."""
+    return (env.get("agi_arg_1") or env.get("agi_extension") or "").strip()
+
+
+def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
+    return caller_from(env.get("agi_callerid", ""), env.get("agi_callingpres"), region)
+
+
+def decide(lookup: Lookup, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
+    """The decision for one call, read fresh from the store (raises StoreError)."""
+    account, settings = lookup.settings(ext)
+    entries = lookup.candidates(ext, caller.e164) if caller.e164 else []
+    return settings, policy.decide(account, settings, caller, entries)
+
+
+def channel_variables(decision: Decision) -> str:
+    """``MSet`` data: every variable in one round trip. Values are our own fixed words."""
+    out = f"CALLSCREEN_RESULT={decision.result},CALLSCREEN_REASON={decision.reason}"
+    if decision.treatment is not None:
+        out += f",CALLSCREEN_TREATMENT={decision.treatment}"
+    return out
+
+
+class Screener:
+    """The FastAGI handler: one call per :meth:`__call__`."""
+
+    def __init__(
+        self,
+        lookup: Lookup,
+        recorder: Recorder | None = None,
+        *,
+        region: str = DEFAULT_REGION,
+        treatment_config: TreatmentConfig | None = None,
+    ) -> None:
+        self.lookup = lookup
+        self.recorder = recorder
+        self.region = region
+        self.treatment_config = treatment_config or TreatmentConfig()
+        self.decision_errors = 0
+
+    async def __call__(self, session: AgiSession) -> None:
+        if session.script != ROUTE_SCREEN:
+            # Not ours to judge: close without a result; the shipped routine lets it through.
+            log.warning("unknown AGI script %r from %s: closing", session.script, session.peer)
+            return
+        await self.screen(session)
+
+    def _decide(self, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
+        if not ext:
+            log.warning(
+                "call from %s with no extension (agi_arg_1/agi_extension): fail open",
+                caller.display,
+            )
+            return ExtensionSettings(ext), FAIL_OPEN
+        try:
+            return decide(self.lookup, ext, caller)
+        except StoreError as exc:
+            self.decision_errors += 1
+            log.error("call to %s from %s: store error, fail open: %s", ext, caller.display, exc)
+            return ExtensionSettings(ext), FAIL_OPEN
+
+    async def screen(self, session: AgiSession) -> None:
+        started = time.time()
+        env = session.env
+        ext = extension_of(env)
+        caller = caller_of(env, self.region)
+        settings, decision = self._decide(ext, caller)
+        outcome = ""
+        try:
+            await session.exec("MSet", channel_variables(decision))
+            if decision.treatment is not None and not session.hung_up:
+                outcome = await treatments.run(
+                    decision.treatment, session, settings.voicemail_box, self.treatment_config
+                )
+        finally:
+            session.close()
+            self._log(
+                started, ext, caller, decision, outcome or ("hangup" if session.hung_up else "")
+            )
+            if self.recorder is not None:
+                self.recorder.record(
+                    CallRecord(
+                        time=started,
+                        ext=ext,
+                        caller_raw=caller.raw,
+                        caller_e164=caller.e164,
+                        result=decision.result.value,
+                        reason=decision.reason.value,
+                        treatment=decision.treatment.value if decision.treatment else None,
+                        entry_id=decision.entry.id if decision.entry else None,
+                        duration=time.time() - started,
+                        uniqueid=env.get("agi_uniqueid"),
+                    )
+                )
+
+    @staticmethod
+    def _log(started: float, ext: str, caller: Caller, d: Decision, outcome: str) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "call to %s from %s: %s %s%s%s%s (%.1f ms)",
+                ext or "?",
+                caller.display,
+                d.result.value,
+                d.reason.value,
+                f" {d.treatment.value}" if d.treatment else "",
+                f" [{d.entry.pattern}]" if d.entry else "",
+                f" -> {outcome}" if outcome else "",
+                (time.time() - started) * 1000,
+            )

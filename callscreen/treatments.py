@@ -1,0 +1,76 @@
+"""What a blocked caller gets, run on the channel through the AGI session.
+
+Each treatment returns as soon as the caller is gone (a HANGUP line, a -1 result, a 511 reply):
+the caller of these functions closes the connection right after, which is what releases the
+channel in Asterisk (it never closes the socket itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from .fastagi import AgiSession
+from .policy import Treatment
+
+log = logging.getLogger("callscreen.treatments")
+
+
+@dataclass(frozen=True)
+class TreatmentConfig:
+    torture_max: float = 3600.0  # seconds of endless ringing before we hang up
+    torture_wait: int = 10  # seconds per Wait(); bounds how late a shutdown reaches a held call
+
+
+async def busy(session: AgiSession) -> None:
+    """Busy() on an unanswered channel: hangup cause 17 (SIP 486); it always returns -1."""
+    await session.exec("Busy")
+
+
+async def voicemail(session: AgiSession, mailbox: str) -> str:
+    """VoiceMail with the unavailable greeting; busy if VoiceMail fails (no such mailbox).
+
+    Returns what happened: ``left`` / ``failed-busy`` / ``failed``.
+    """
+    await session.exec("VoiceMail", f"{mailbox},u")
+    status = await session.get_variable("VMSTATUS")  # still allowed after a hangup
+    if status == "FAILED":
+        log.warning("VoiceMail(%s) failed (no such mailbox?): falling back to busy", mailbox)
+        if not session.hung_up:
+            await busy(session)
+            return "failed-busy"
+        return "failed"
+    return "left"
+
+
+async def torture(session: AgiSession, config: TreatmentConfig) -> str:
+    """Ringing, then Wait again and again: the caller hears ringing until they give up.
+
+    Returns ``caller-hangup`` or ``max-reached`` (then we hang the channel up ourselves).
+    """
+    deadline = time.monotonic() + config.torture_max
+    reply = await session.exec("Ringing")
+    if session.hung_up or reply.result == -1:
+        return "caller-hangup"
+    session.holding = True
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            reply = await session.exec("Wait", str(max(1, min(config.torture_wait, round(left)))))
+            if session.hung_up or reply.result == -1:
+                return "caller-hangup"
+    finally:
+        session.holding = False
+    await session.send("HANGUP")
+    return "max-reached"
+
+
+async def run(
+    treatment: Treatment, session: AgiSession, mailbox: str, config: TreatmentConfig
+) -> str:
+    if treatment is Treatment.BUSY:
+        await busy(session)
+        return "busy"
+    if treatment is Treatment.VOICEMAIL:
+        return await voicemail(session, mailbox)
+    return await torture(session, config)
