@@ -210,8 +210,10 @@ class Asterisk:
             shutil.rmtree(self.hostdir, ignore_errors=True)
 
     def log_tail(self, lines: int = 40) -> str:
-        return log_tail(self.hostdir / "log" / "messages.log", lines) + "\n" + log_tail(
-            self.logdir / "asterisk-stdout.log", 10
+        return (
+            log_tail(self.hostdir / "log" / "messages.log", lines)
+            + "\n"
+            + log_tail(self.logdir / "asterisk-stdout.log", 10)
         )
 
     # remote console
@@ -429,8 +431,9 @@ class Call:
             kind = e.get("Event", "")
             if kind in {"Newexten", "VarSet", "AGIExecStart", "AGIExecEnd", "Newstate", "Hangup"}:
                 detail = {
-                    "Newexten": lambda e: f"{e.get('Context')} {e.get('Application')}"
-                    f"({e.get('AppData')})",
+                    "Newexten": lambda e: (
+                        f"{e.get('Context')} {e.get('Application')}({e.get('AppData')})"
+                    ),
                     "VarSet": lambda e: f"{e.get('Variable')}={e.get('Value')}",
                     "AGIExecStart": lambda e: e.get("Command"),
                     "AGIExecEnd": lambda e: e.get("Result"),
@@ -517,34 +520,39 @@ class Ami:
         self.manager.send_action(sent)
         return call
 
+    async def send(self, action: dict[str, str], within: float = 5.0) -> Any:
+        assert self.manager is not None
+        return await asyncio.wait_for(self.manager.send_action(dict(action)), within)
+
     async def hangup(self, call: Call, uid: str | None = None) -> None:
         """Hang up a channel of the call (default: the caller's leg), like a caller giving up."""
         assert self.manager is not None
         name = call.channels[uid or call.caller_id]
-        await self.manager.send_action({"Action": "Hangup", "Channel": name, "Cause": "16"})
+        reply = await self.send({"Action": "Hangup", "Channel": name, "Cause": "16"})
+        assert reply.success, f"AMI Hangup {name}: {reply}"
 
-    async def wait_until(self, predicate: Any, timeout: float, what: str, call: Call) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_until(self, predicate: Any, within: float, what: str, call: Call) -> None:
+        deadline = time.monotonic() + within
         while not predicate():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timeout waiting for {what}\n{call.summary()}")
             await asyncio.sleep(0.02)
 
-    async def finished(self, call: Call, timeout: float = 15.0) -> Call:
+    async def finished(self, call: Call, within: float = 15.0) -> Call:
         """Wait until every channel of the call has hung up."""
         try:
-            await asyncio.wait_for(call.done.wait(), timeout)
+            await asyncio.wait_for(call.done.wait(), within)
         except TimeoutError:
             raise AssertionError(
-                f"call still up after {timeout}s\n{call.summary()}\n"
+                f"call still up after {within}s\n{call.summary()}\n"
                 f"originate response: {call.originate_response}"
             ) from None
         return call
 
     async def call(self, exten: str, callerid: str | None, **kw: Any) -> Call:
-        """Place a call and wait for it to end."""
-        timeout = kw.pop("timeout", 15.0)
-        return await self.finished(await self.originate(exten, callerid, **kw), timeout)
+        """Place a call and wait (at most `within` seconds, default 15) for it to end."""
+        within = kw.pop("within", 15.0)
+        return await self.finished(await self.originate(exten, callerid, **kw), within)
 
 
 def _keep_originate_response(call: Call, future: asyncio.Future[Any]) -> None:

@@ -1,0 +1,99 @@
+"""Fixtures of the real-Asterisk tests.
+
+One Asterisk (from the sid root filesystem built by `make asterisk-root`) and one
+`callscreen serve` per test session; each test gets its own AMI session to place calls.
+The server's database is shared by the session: every test screens its own extensions and
+numbers, so tests do not see each other's entries.
+
+Without root or the root filesystem the tests skip, unless CALLSCREEN_E2E_REQUIRED=1 (CI):
+then they fail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .bed import Ami, Asterisk, Cli, Server, asterisk_root, unavailable_reason
+
+
+@pytest.fixture(scope="session")
+def e2e_ready() -> Path:
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CALLSCREEN_E2E_REQUIRED") == "1":
+            pytest.fail(f"CALLSCREEN_E2E_REQUIRED=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return asterisk_root()
+
+
+@pytest.fixture(scope="session")
+def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Logs of Asterisk and the servers, kept by pytest under its basetemp after the run."""
+    return tmp_path_factory.mktemp("e2e-logs")
+
+
+@pytest.fixture(scope="session")
+def server(
+    e2e_ready: Path, e2e_logs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("e2e-db") / "callscreen.db", e2e_logs)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def asterisk(e2e_ready: Path, e2e_logs: Path, server: Server) -> Iterator[Asterisk]:
+    ast = Asterisk(e2e_ready, server.port, e2e_logs)
+    ast.start()
+    try:
+        yield ast
+    finally:
+        ast.stop()
+
+
+@pytest.fixture(scope="session")
+def cli(server: Server) -> Cli:
+    """The callscreen CLI on the database the running server uses."""
+    return Cli(server.db)
+
+
+@pytest.fixture
+async def ami(asterisk: Asterisk) -> AsyncIterator[Ami]:
+    session = Ami(asterisk)
+    await session.connect()
+    try:
+        yield session
+    finally:
+        # A failed test must not leave calls ringing into the next one.
+        for call in session.calls.values():
+            for uid, name in call.channels.items():
+                if uid not in call.hungup:
+                    await session.send({"Action": "Hangup", "Channel": name})
+        await session.close()
+
+
+@pytest.fixture
+def extra_server(
+    e2e_ready: Path, e2e_logs: Path, tmp_path: Path
+) -> Iterator[Callable[..., Server]]:
+    """Start more `callscreen serve` processes (own database, own port) inside a test."""
+    started: list[Server] = []
+
+    def start(*args: str) -> Server:
+        srv = Server(tmp_path / f"extra-{len(started)}.db", e2e_logs, None, *args)
+        started.append(srv)
+        srv.start()
+        return srv
+
+    try:
+        yield start
+    finally:
+        for srv in started:
+            srv.stop()
