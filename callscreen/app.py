@@ -37,6 +37,7 @@ class Config:
     torture_max: float = 3600.0
     torture_wait: int = 10
     header_timeout: float = 10.0
+    reply_timeout: float = 10.0
     max_connections: int = 20_000
     drain_timeout: float = 5.0
     allow_from: tuple[Network, ...] = field(default_factory=tuple)
@@ -80,6 +81,7 @@ class Server:
         limits = ServerLimits(
             header_timeout=c.header_timeout,
             max_connections=c.max_connections,
+            reply_timeout=c.reply_timeout,
             allow_from=c.allow_from,
         )
         self.agi = FastAGIServer(screener, limits)

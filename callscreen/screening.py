@@ -92,8 +92,13 @@ class Screener:
         settings, decision = self._decide(ext, caller)
         outcome = ""
         try:
-            await session.exec("MSet", channel_variables(decision))
-            if decision.treatment is not None and not session.hung_up:
+            reply = await session.exec("MSet", channel_variables(decision))
+            if not reply.ok:
+                # The dialplan cannot learn the decision, and would let the caller through after
+                # any treatment anyway. Close at once: fail open.
+                log.warning("%s: setting the result failed: %s", session.peer, reply.text)
+                outcome = "no-result"
+            elif decision.treatment is not None and not session.hung_up:
                 outcome = await treatments.run(
                     decision.treatment, session, settings.voicemail_box, self.treatment_config
                 )

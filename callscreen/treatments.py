@@ -21,24 +21,26 @@ log = logging.getLogger("callscreen.treatments")
 class TreatmentConfig:
     torture_max: float = 3600.0  # seconds of endless ringing before we hang up
     torture_wait: int = 10  # seconds per Wait(); bounds how late a shutdown reaches a held call
+    busy_timeout: float = 300.0  # Busy() waits for the caller to hang up (SIP: at once, 486)
+    voicemail_timeout: float = 1800.0  # greeting + the longest message voicemail.conf allows
 
 
-async def busy(session: AgiSession) -> None:
+async def busy(session: AgiSession, config: TreatmentConfig) -> None:
     """Busy() on an unanswered channel: hangup cause 17 (SIP 486); it always returns -1."""
-    await session.exec("Busy")
+    await session.exec("Busy", timeout=config.busy_timeout)
 
 
-async def voicemail(session: AgiSession, mailbox: str) -> str:
+async def voicemail(session: AgiSession, mailbox: str, config: TreatmentConfig) -> str:
     """VoiceMail with the unavailable greeting; busy if VoiceMail fails (no such mailbox).
 
     Returns what happened: ``left`` / ``failed-busy`` / ``failed``.
     """
-    await session.exec("VoiceMail", f"{mailbox},u")
+    await session.exec("VoiceMail", f"{mailbox},u", timeout=config.voicemail_timeout)
     status = await session.get_variable("VMSTATUS")  # still allowed after a hangup
     if status == "FAILED":
         log.warning("VoiceMail(%s) failed (no such mailbox?): falling back to busy", mailbox)
         if not session.hung_up:
-            await busy(session)
+            await busy(session, config)
             return "failed-busy"
         return "failed"
     return "left"
@@ -56,7 +58,8 @@ async def torture(session: AgiSession, config: TreatmentConfig) -> str:
     session.holding = True
     try:
         while (left := deadline - time.monotonic()) > 0:
-            reply = await session.exec("Wait", str(max(1, min(config.torture_wait, round(left)))))
+            wait = max(1, min(config.torture_wait, round(left)))
+            reply = await session.exec("Wait", str(wait), timeout=wait + session.reply_timeout)
             if session.hung_up or reply.result == -1:
                 return "caller-hangup"
     finally:
@@ -69,8 +72,8 @@ async def run(
     treatment: Treatment, session: AgiSession, mailbox: str, config: TreatmentConfig
 ) -> str:
     if treatment is Treatment.BUSY:
-        await busy(session)
+        await busy(session, config)
         return "busy"
     if treatment is Treatment.VOICEMAIL:
-        return await voicemail(session, mailbox)
+        return await voicemail(session, mailbox, config)
     return await torture(session, config)

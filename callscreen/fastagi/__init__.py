@@ -2,7 +2,7 @@
 
 from .protocol import REPLY_KINDS, ProtocolError, Reply, ReplyKind, ReplyParser, command, quote
 from .server import FastAGIServer, ServerLimits, ServerStats, parse_networks
-from .session import AgiError, AgiSession, ConnectionClosed
+from .session import AgiError, AgiSession, ConnectionClosed, ReplyTimeout
 
 __all__ = [
     "REPLY_KINDS",
@@ -14,6 +14,7 @@ __all__ = [
     "Reply",
     "ReplyKind",
     "ReplyParser",
+    "ReplyTimeout",
     "ServerLimits",
     "ServerStats",
     "command",

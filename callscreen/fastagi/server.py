@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from .protocol import ProtocolError, ReplyParser, parse_env
-from .session import AgiSession, ConnectionClosed
+from .session import AgiError, AgiSession, ConnectionClosed
 
 log = logging.getLogger("callscreen.fastagi")
 
@@ -26,6 +26,7 @@ class ServerLimits:
     header_timeout: float = 10.0  # seconds to receive the whole environment block
     max_header_bytes: int = 64 * 1024  # the environment block, and any unread backlog later
     max_connections: int = 20_000  # beyond this, new connections are closed at once
+    reply_timeout: float = 10.0  # default wait for a command's reply (long apps set their own)
     allow_from: tuple[Network, ...] = field(default_factory=tuple)  # empty: everyone
 
 
@@ -130,7 +131,13 @@ class _Connection(asyncio.Protocol):
         self._cancel_timer()
         assert self.transport is not None
         transport = self.transport
-        self.session = AgiSession(parse_env(header), transport.write, transport.close, self.peer)
+        self.session = AgiSession(
+            parse_env(header),
+            transport.write,
+            transport.close,
+            self.peer,
+            self.server.limits.reply_timeout,
+        )
         self.task = asyncio.get_running_loop().create_task(self._run(self.session))
 
     async def _run(self, session: AgiSession) -> None:
@@ -138,9 +145,9 @@ class _Connection(asyncio.Protocol):
             await self.server.handler(session)
         except ConnectionClosed:
             log.debug("%s: connection closed during the call", self.peer)
-        except ProtocolError as exc:
+        except (ProtocolError, AgiError) as exc:
             self.server.stats.handler_errors += 1
-            log.warning("%s: protocol error: %s", self.peer, exc)
+            log.warning("%s: %s: %s; closing", self.peer, type(exc).__name__, exc)
         except asyncio.CancelledError:
             log.info("%s: call cancelled (shutdown)", self.peer)
             raise

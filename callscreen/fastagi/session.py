@@ -23,6 +23,10 @@ class ConnectionClosed(AgiError):
     """The connection closed (peer EOF, reset, or we closed it) before the reply came."""
 
 
+class ReplyTimeout(AgiError):
+    """No reply within the command's time limit (Asterisk itself has none: we need ours)."""
+
+
 class AgiSession:
     """The server side of one FastAGI connection.
 
@@ -41,6 +45,7 @@ class AgiSession:
         "holding",
         "hung_up",
         "peer",
+        "reply_timeout",
     )
 
     def __init__(
@@ -49,9 +54,12 @@ class AgiSession:
         write: _Writer,
         close: _Closer,
         peer: str = "",
+        reply_timeout: float = 10.0,
     ) -> None:
         self.env = env
         self.peer = peer
+        #: Default limit for a reply; long applications pass their own to :meth:`send`.
+        self.reply_timeout = reply_timeout
         self.hung_up = False
         #: True while the channel is parked in a long application (torture's Wait): the server
         #: closes such calls first on shutdown instead of waiting for them.
@@ -81,18 +89,20 @@ class AgiSession:
         return self._closed
 
     # -- commands --------------------------------------------------------------------------
-    async def send(self, verb: str, *args: str) -> Reply:
+    async def send(self, verb: str, *args: str, timeout: float | None = None) -> Reply:
         """Send one command and return its reply (never a HANGUP or 100 Trying line).
 
         A 511 reply means the channel is dead: :attr:`hung_up` is set and the reply returned.
-        Raises :class:`ConnectionClosed` if the connection ends first and
+        Raises :class:`ConnectionClosed` if the connection ends first, :class:`ReplyTimeout`
+        after ``timeout`` seconds (default :attr:`reply_timeout`) and
         :class:`~callscreen.fastagi.protocol.ProtocolError` on a reply we cannot read.
         """
         if self._closed:
             raise ConnectionClosed("session closed")
         self._write(command(verb, *args))
+        limit = self.reply_timeout if timeout is None else timeout
         while True:
-            reply = await self._next()
+            reply = await self._next(limit, verb)
             if reply.kind is ReplyKind.TRYING:
                 continue
             if reply.kind is ReplyKind.DEAD_CHANNEL:
@@ -101,9 +111,12 @@ class AgiSession:
                 raise ProtocolError(f"unreadable reply: {reply.text[:80]!r}")
             return reply
 
-    async def exec(self, app: str, data: str | None = None) -> Reply:
+    async def exec(
+        self, app: str, data: str | None = None, *, timeout: float | None = None
+    ) -> Reply:
         """Run a dialplan application; the reply's result is the application's return value."""
-        return await (self.send(f"EXEC {app}") if data is None else self.send(f"EXEC {app}", data))
+        args = () if data is None else (data,)
+        return await self.send(f"EXEC {app}", *args, timeout=timeout)
 
     async def get_variable(self, name: str) -> str | None:
         reply = await self.send(f"GET VARIABLE {name}")
@@ -139,12 +152,24 @@ class AgiSession:
         else:  # a peer talking without being asked: not Asterisk
             self.close()
 
-    async def _next(self) -> Reply:
+    async def _next(self, timeout: float, verb: str) -> Reply:
         if self._pending:
             item = self._pending.popleft()
             if isinstance(item, BaseException):
                 self._pending.appendleft(item)  # stays closed for every later call
                 raise item
             return item
-        self._waiter = asyncio.get_running_loop().create_future()
-        return await self._waiter
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Reply] = loop.create_future()
+        self._waiter = waiter
+        # A timer callback, not wait_for(): no extra task on the per-call path.
+        timer = loop.call_later(timeout, self._timed_out, waiter, verb, timeout)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+
+    def _timed_out(self, waiter: asyncio.Future[Reply], verb: str, timeout: float) -> None:
+        if not waiter.done():
+            self._waiter = None
+            waiter.set_exception(ReplyTimeout(f"{verb}: no reply in {timeout:g} s"))
