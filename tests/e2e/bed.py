@@ -404,6 +404,11 @@ class Call:
         ]
 
     @property
+    def phone_rang(self) -> bool:
+        """The "phone" behind Dial (context reached) got the call."""
+        return any(e.get("Context") == "reached" for e in self.of("Newexten"))
+
+    @property
     def reached_dial(self) -> bool:
         return any(app == "Dial" for ctx, app, _ in self.apps if ctx == "inbound")
 

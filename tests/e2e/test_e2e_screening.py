@@ -22,8 +22,9 @@ BUSY = 17  # hangup cause "User busy" (SIP 486)
 NORMAL = 16  # "Normal Clearing"
 
 # VoiceMail plays "The person at extension 1 0 1 is unavailable. Please leave your message
-# after the tone..." (about 7.5 s) before it records: the caller stays on that long and a bit.
-VOICEMAIL_CALLER_SECONDS = 12
+# after the tone. When done, hang up..." and a beep (about 12.5 s) before it records: the
+# caller stays on that long and a few seconds more.
+VOICEMAIL_CALLER_SECONDS = 16
 
 
 def is_exec(command: str, app: str) -> bool:
@@ -53,7 +54,7 @@ def assert_allowed(call: Call, reason: str) -> None:
     assert call.reason == reason, summary
     assert "CALLSCREEN_TREATMENT" not in call.vars, summary
     assert call.reached_dial, summary
-    assert ("reached", "NoOp", f"DIAL-REACHED {call.exten}") in call.apps, summary
+    assert call.phone_rang, summary
 
 
 async def test_blocked_caller_gets_busy_in_every_number_form(
@@ -122,6 +123,8 @@ async def test_voicemail_without_mailbox_falls_back_to_busy(
 
     assert_blocked(call, "ext-blocklist", "voicemail")
     assert ran(call, "Busy"), call.summary()
+    # Busy on an answered line is only a tone: the caller must never have been answered.
+    assert "Up" not in call.caller_states, f"the call was answered\n{call.summary()}"
     assert call.hangup_cause == BUSY, call.summary()
     assert not asterisk.voicemail_dir("103").exists()
     assert asterisk.wait_no_channels() == 0
@@ -335,7 +338,7 @@ async def test_fifty_concurrent_calls(
         await ami.hangup(call)
         return await ami.finished(call, 5)
 
-    vm_wait = VOICEMAIL_CALLER_SECONDS + 1
+    vm_wait = VOICEMAIL_CALLER_SECONDS
     jobs = (
         [ami.call("301", f'"Blocked" <{n}>', within=20) for n in blocked]
         + [ami.call("301", f'"Allowed" <{n}>', within=20) for n in allowed]
