@@ -1,0 +1,98 @@
+"""Pure parsing of every reply form Asterisk sends, and quoting of what we send."""
+
+from __future__ import annotations
+
+import pytest
+
+from callscreen.fastagi.protocol import (
+    REPLY_KINDS,
+    Reply,
+    ReplyKind,
+    ReplyParser,
+    command,
+    parse_env,
+    quote,
+)
+
+
+def feed_all(text: bytes) -> list[Reply]:
+    parser, out = ReplyParser(), []
+    for line in text.split(b"\n"):
+        if (r := parser.feed(line)) is not None:
+            out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(REPLY_KINDS))
+def test_every_named_reply_form_parses_to_its_kind(name: str) -> None:
+    kind, text = REPLY_KINDS[name]
+    [reply] = feed_all(text)
+    assert reply.kind is kind
+
+
+def test_200_fields() -> None:
+    [r] = feed_all(b"200 result=49 (dtmf) endpos=8000")
+    assert (r.result, r.data, r.endpos, r.ok) == (49, "dtmf", 8000, True)
+    [r] = feed_all(b"200 result=1 (SUCCESS)")
+    assert (r.result, r.data) == (1, "SUCCESS")
+    [r] = feed_all(b"200 result=-1")
+    assert r.result == -1 and r.data is None
+    [r] = feed_all(b"200 result= (timeout)")
+    assert r.result is None and r.data == "timeout"
+    [r] = feed_all(b"200 result=1 (a value (with) parens)")
+    assert r.data == "a value (with) parens"
+
+
+def test_multiline_520_is_one_reply() -> None:
+    parser = ReplyParser()
+    assert parser.feed(b"520-Invalid command syntax.  Proper usage follows:") is None
+    assert parser.feed(b" Usage: EXEC <application> <options>") is None
+    r = parser.feed(b"520 End of proper usage.")
+    assert r is not None and r.kind is ReplyKind.USAGE and "Usage: EXEC" in r.text
+
+
+@pytest.mark.parametrize("line", [b"", b"garbage", b"2000 result=1", b"200 result=abc", b"51"])
+def test_garbage(line: bytes) -> None:
+    [r] = feed_all(line)
+    assert r.kind is ReplyKind.GARBAGE
+
+
+def test_crlf_and_invalid_utf8_are_tolerated() -> None:
+    [r] = feed_all(b"200 result=1 (Jos\xc3)\r")
+    assert r.ok and r.data == "Jos\ufffd"
+
+
+def test_env_parsing() -> None:
+    env = parse_env(
+        b"agi_network: yes\nagi_network_script: screen?x=1\nagi_callerid: +1303\n"
+        b"agi_calleridname: Jos\xc3\nagi_arg_1: 101\nagi_arg_1: 999\nnonsense\nfoo: bar\n"
+        b"agi_accountcode: \n"
+    )
+    assert env["agi_network_script"] == "screen?x=1"
+    assert env["agi_calleridname"] == "Jos\ufffd"
+    assert env["agi_arg_1"] == "101"  # first wins
+    assert env["agi_accountcode"] == ""
+    assert "foo" not in env
+
+
+@pytest.mark.parametrize(
+    ("arg", "wire"),
+    [
+        ("101@default,u", '"101@default,u"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("back\\slash", '"back\\\\slash"'),
+        ("line\nEXEC Dial", '"line EXEC Dial"'),
+        ("\x00\x1b\r", '"   "'),
+        ("", '""'),
+    ],
+)
+def test_quote_exact_bytes(arg: str, wire: str) -> None:
+    assert quote(arg) == wire
+
+
+def test_command_is_one_line() -> None:
+    assert command("EXEC Busy") == b"EXEC Busy\n"
+    assert command("EXEC VoiceMail", "101@default,u") == b'EXEC VoiceMail "101@default,u"\n'
+    assert command("SET VARIABLE", "X", 'a"\nb').count(b"\n") == 1
+    with pytest.raises(ValueError):
+        command("EXEC Set", "x" * 9000)
