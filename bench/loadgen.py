@@ -177,7 +177,7 @@ def raise_nofile() -> int:
 def pct(sorted_vals: list[float], p: float) -> float:
     if not sorted_vals:
         return 0.0
-    i = min(len(sorted_vals) - 1, max(0, int(round(p / 100 * len(sorted_vals) + 0.5)) - 1))
+    i = min(len(sorted_vals) - 1, max(0, round(p / 100 * len(sorted_vals) + 0.5) - 1))
     return sorted_vals[i]
 
 
@@ -456,8 +456,10 @@ class Generator:
             if manifest is not None:
                 rows[cat] = manifest["calls"].get(cat) or []
             else:  # no manifest: made-up callers to extension 2001, outcome checks off
-                rows[cat] = [[f"+1415555{i:04d}", "0", "2001", "ALLOWED", "not-listed", None]]
-                rows[cat] = rows[cat] * 1
+                rows[cat] = [
+                    [f"+1415555{i:04d}", "0", "2001", "ALLOWED", "not-listed", None]
+                    for i in range(2000, 9000)
+                ]
             if not rows[cat]:
                 raise SystemExit(f"manifest has no callers for category {cat!r}")
         total = sum(mix.values())
@@ -631,7 +633,7 @@ class Generator:
 
     async def drain(self, timeout: float) -> None:
         deadline = perf() + timeout
-        while (self.active or self.n_done < self.n_started) and perf() < deadline:
+        while (self.active or self.n_done < self.n_started) and perf() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         for c in list(self.active):
             self.errors["still open at the end"] += 1
@@ -640,7 +642,7 @@ class Generator:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    manifest = json.loads(Path(args.manifest).read_text()) if args.manifest else None
+    manifest = args.manifest_data
     if manifest is None:
         args.no_check = True
     gen = Generator(args, manifest)
@@ -851,6 +853,7 @@ def format_text(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.manifest_data = json.loads(Path(args.manifest).read_text()) if args.manifest else None
     raise_nofile()
     if args.calls:
         args.warmup = 0.0

@@ -104,11 +104,12 @@ def plan(entries: int, seed: int = 4) -> dict[str, Any]:
         [present(n), "0", VOICEMAIL_EXT, "BLOCKED", "ext-blocklist", "voicemail"]
         for n in sample(vm_nums, k)
     ]
-    anon_forms = [("anonymous", "67"), ("unknown", "67"), ("anonymous", "0"), ("", "67")]
+    # As Asterisk presents them: no caller ID at all is "unknown" with presentation 67;
+    # Originate/trunks with CallerID <anonymous> give "anonymous" with 0 (seen) or 67.
+    anon_forms = [("anonymous", "67"), ("unknown", "67"), ("anonymous", "0")]
     calls["anonymous"] = [
-        [*anon_forms[i % len(anon_forms)], BUSY_EXTS[i % len(BUSY_EXTS)], "BLOCKED", "anonymous"]
-        + ["busy"]
-        for i in range(len(anon_forms) * len(BUSY_EXTS))
+        [*anon_forms[i % 3], BUSY_EXTS[i % len(BUSY_EXTS)], "BLOCKED", "anonymous", "busy"]
+        for i in range(3 * len(BUSY_EXTS))
     ]
     allowed = []
     listed_prefixes = tuple(p for p, _ in prefixes)
