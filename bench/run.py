@@ -343,8 +343,21 @@ def part_profile(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
     with running("ours", db, workdir) as srv:
         log("profile: py-spy on ours at concurrency 50 ...")
         rec = subprocess.Popen(
-            [str(spy if spy.exists() else "py-spy"), "record", "-p", str(srv.pid), "-f", "raw"]
-            + ["-o", str(raw), "-r", "250", "-d", str(int(a.duration) + 1), "--nonblocking"],
+            [
+                str(spy if spy.exists() else "py-spy"),
+                "record",
+                "-p",
+                str(srv.pid),
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+                "-r",
+                "250",
+                "-d",
+                str(int(a.duration) + 1),
+                "--nonblocking",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -399,7 +412,8 @@ def fmt_table(rows: list[list[str]]) -> str:
     for j, r in enumerate(rows):
         lines.append(
             "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=False))
             )
         )
         if j == 0:
@@ -693,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         for part in a.parts:
             res[part] = globals()[f"part_{part}"](a, workdir, seeds)
         res["seeds"] = seeds
-        text, verdicts = report(res)
+        text, _verdicts = report(res)
         print(text)
         print(f"\n(total {time.time() - t0:.0f} s; workdir {workdir})")
         if a.json:
