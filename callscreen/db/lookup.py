@@ -7,7 +7,9 @@ every call reads the committed state: a CLI change applies to the next call, no 
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +54,44 @@ def _candidates_sql(n: int) -> str:
 class Lookup:
     """A read-only view for screening. One per server (or per ``check``)."""
 
+    #: How often (seconds) to check that the file on disk is still the one we read.
+    FILE_CHECK_INTERVAL = 1.0
+
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 50) -> None:
         # A short busy timeout: this runs on the event loop, and a reader in WAL mode only
         # waits in rare recovery cases. Failing fast fails the call open.
         self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
         self._conn = connect(path, busy_timeout_ms=busy_timeout_ms)
+        self._ident = self._file_ident()
+        self._next_check = time.monotonic() + self.FILE_CHECK_INTERVAL
         self._sql = [_candidates_sql(n) for n in range(17)]
 
     def close(self) -> None:
         self._conn.close()
 
+    def _file_ident(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            raise StoreError(f"database {self.path} is gone: {exc.strerror}") from None
+        return st.st_dev, st.st_ino
+
+    def _check_file(self) -> None:
+        """Notice a database file deleted or replaced (restored from backup, moved in place):
+        an open connection would keep reading the old inode and miss every later change."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.FILE_CHECK_INTERVAL
+        ident = self._file_ident()
+        if ident != self._ident:
+            conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms, create=False)
+            self._conn.close()
+            self._conn, self._ident = conn, ident
+
     def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
+        self._check_file()
         try:
             row = self._conn.execute(_SETTINGS_SQL, (ext, ACCOUNT_ID)).fetchone()
         except sqlite3.Error as exc:

@@ -130,12 +130,18 @@ class FakeAsterisk:
                 line = await asyncio.wait_for(self.reader.readline(), left)
             except TimeoutError:
                 raise AssertionError(f"server kept the call open: {self.t}") from None
+            except ConnectionResetError:  # we wrote a reply after the server had closed
+                line = b""
             if not line:
                 self.t.closed_by_server = True
                 break
             text = line.decode().rstrip("\n")
             self.t.commands.append(text)
-            await self._reply(await self._answer(text))
+            try:
+                await self._reply(await self._answer(text))
+            except ConnectionError:
+                self.t.closed_by_server = True
+                break
         self.t.duration = time.monotonic() - self._started
         try:  # res_agi writes one last HANGUP even after the server closed (broken pipe)
             self.writer.write(b"HANGUP\n")

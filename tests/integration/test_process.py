@@ -1,0 +1,213 @@
+"""``callscreen serve`` as a process: signals, restarts, faults, slow peers, no spinning."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .fake_asterisk import Channel, env_block, place_call
+
+CLI = [sys.executable, "-m", "callscreen"]
+
+
+class ServeProcess:
+    def __init__(self, db: Path, *extra: str) -> None:
+        self.db = db
+        self.proc = subprocess.Popen(
+            [*CLI, "--db", str(db), "serve", "--port", "0", *extra],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._port: queue.Queue[int] = queue.Queue()
+        # Read stderr all the time: a full pipe would block the server's log writes.
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        try:
+            self.port = self._port.get(timeout=15)
+        except queue.Empty:
+            self.proc.kill()
+            raise AssertionError("server did not start: " + "".join(self.lines)) from None
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if m := re.search(r"listening on [\d.]+:(\d+)", line):
+                self._port.put(int(m.group(1)))
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> str:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeProcess]:
+    cli = [*CLI, "--db", str(tmp_path / "cs.db")]
+    subprocess.run(
+        [*cli, "block", "add", "--ext", "101", "+13035551212"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [*cli, "ext", "set", "101", "--enable", "--treatment", "torture"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*cli, "block", "add", "--ext", "102", "+13035551212"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [*cli, "ext", "set", "102", "--enable", "--treatment", "busy"],
+        check=True,
+        capture_output=True,
+    )
+    srv = ServeProcess(tmp_path / "cs.db", "--header-timeout", "1")
+    yield srv
+    if srv.proc.poll() is None:
+        srv.proc.kill()
+        srv.proc.wait()
+
+
+def _log_rows(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM call_log").fetchone()[0])
+
+
+async def test_sigterm_under_load_loses_no_call(serve: ServeProcess) -> None:
+    port = serve.port
+    held = [
+        asyncio.create_task(place_call(port, ext="101", callerid="+13035551212", max_seconds=30))
+        for _ in range(20)
+    ]
+    quick = [
+        place_call(port, ext="102" if i % 2 else "555", callerid="+13035551212") for i in range(200)
+    ]
+    done = await asyncio.gather(*quick)
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    out = serve.stop(signal.SIGTERM)
+    assert serve.proc.returncode == 0, out
+    assert time.monotonic() - started < 5, "held calls must be closed, not waited for"
+    held_done = await asyncio.gather(*held)
+    assert all(t.closed_by_server for t in [*done, *held_done])
+    assert [t.apps[:2] for t in held_done] == [["MSet", "Ringing"]] * 20
+    assert _log_rows(serve.db) == 220  # 0 lost
+    assert "call log flushed: 220 rows written" in out
+
+
+async def test_sigkill_then_restart_keeps_settings_and_integrity(
+    serve: ServeProcess, tmp_path: Path
+) -> None:
+    await asyncio.gather(
+        *[place_call(serve.port, ext="102", callerid="+13035551212") for _ in range(50)]
+    )
+    serve.stop(signal.SIGKILL)
+    with sqlite3.connect(serve.db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again = ServeProcess(serve.db)
+    try:
+        t = await place_call(again.port, ext="102", callerid="3035551212")
+        assert t.apps == ["MSet", "Busy"]  # settings intact
+    finally:
+        again.stop()
+
+
+async def test_slow_and_bad_peers_then_idle_cpu_is_flat(serve: ServeProcess) -> None:
+    port = serve.port
+    # Slowloris: many connections trickling an environment block a byte at a time.
+    slow = []
+    for _ in range(50):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        slow.append(writer)
+    for _ in range(3):
+        for w in slow:
+            w.write(b"a")
+        await asyncio.sleep(0.3)
+    # Meanwhile real calls are served.
+    t = await place_call(port, ext="102", callerid="+13035551212")
+    assert t.apps == ["MSet", "Busy"]
+    # Garbage battery: early closes, oversized blocks, garbage replies.
+    for payload in (b"", b"agi_network: yes\n", b"x" * 70_000, env_block(port=port) + b"junk\n"):
+        _, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(payload)
+        await w.drain()
+        w.close()
+    await asyncio.sleep(1.5)  # header timeout (1 s) closes the slow ones
+    for w in slow:
+        w.close()
+    await asyncio.sleep(0.2)
+    before = serve.cpu_seconds()
+    await asyncio.sleep(2.0)
+    idle = serve.cpu_seconds() - before
+    assert idle < 0.1, f"server burnt {idle:.2f} s CPU in 2 s idle: spinning"
+    t = await place_call(port, ext="102", callerid="+13035551212")
+    assert t.apps == ["MSet", "Busy"]
+
+
+async def test_database_locked_by_a_long_admin_transaction(serve: ServeProcess) -> None:
+    locker = sqlite3.connect(serve.db, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # a CLI holding the write lock
+    try:
+        started = time.monotonic()
+        calls = await asyncio.gather(
+            *[
+                place_call(serve.port, ext="102", callerid="+13035551212", max_seconds=5)
+                for _ in range(20)
+            ]
+        )
+        assert time.monotonic() - started < 3
+        # WAL: readers are not blocked by the writer; decisions are still right.
+        assert all(t.apps == ["MSet", "Busy"] for t in calls)
+        await asyncio.sleep(0.6)  # the recorder tries, fails, keeps the rows
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    for _ in range(50):  # the recorder retries every 0.25 s
+        if _log_rows(serve.db) == 20:
+            break
+        await asyncio.sleep(0.2)
+    assert _log_rows(serve.db) == 20  # retried after the lock went away: nothing lost
+
+
+async def test_corrupt_database_fails_open_then_recovers(serve: ServeProcess) -> None:
+    t = await place_call(serve.port, ext="102", callerid="+13035551212")
+    assert t.apps == ["MSet", "Busy"]
+    with sqlite3.connect(serve.db) as conn:
+        conn.execute("ALTER TABLE extensions RENAME TO extensions_broken")
+    t = await place_call(serve.port, ext="102", callerid="+13035551212")
+    assert t.commands == ['EXEC MSet "CALLSCREEN_RESULT=ALLOWED,CALLSCREEN_REASON=error"']
+    with sqlite3.connect(serve.db) as conn:
+        conn.execute("ALTER TABLE extensions_broken RENAME TO extensions")
+    t = await place_call(serve.port, ext="102", callerid="+13035551212")
+    assert t.apps == ["MSet", "Busy"]
+    out = serve.stop()
+    assert "store error, fail open" in out
+
+
+async def test_held_call_released_when_the_caller_hangs_up(serve: ServeProcess) -> None:
+    t = await place_call(
+        serve.port,
+        ext="101",
+        callerid="+13035551212",
+        channel=Channel(patience=1.0),
+        max_seconds=15,
+    )
+    assert t.hung_up and t.closed_by_server
+    assert t.duration < 2.5
