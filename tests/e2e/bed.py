@@ -121,9 +121,25 @@ class Asterisk:
     ami_user = "callscreen-e2e"
     ami_secret = "e2e-" + uuid.uuid4().hex[:12]
 
-    def __init__(self, root: Path, server_port: int, logdir: Path) -> None:
+    #: Files of the bed that a sample configuration (sample=...) cannot replace: they hold the
+    #: per-run directories, the AMI port and login, the log file.
+    BED_FILES = ("asterisk.conf", "manager.conf", "logger.conf")
+
+    def __init__(
+        self,
+        root: Path,
+        server_port: int,
+        logdir: Path,
+        *,
+        sample: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """sample: a directory of Asterisk config files used instead of the bed's dialplan
+        and modules (e.g. docker/asterisk/etc); env: extra environment for Asterisk."""
         self.root = root
         self.server_port = server_port
+        self.sample = sample
+        self.env = env
         self.ami_port = free_port()
         self.logdir = logdir
         self.hostdir = Path(tempfile.mkdtemp(prefix="callscreen-e2e-", dir=root / "tmp"))
@@ -150,7 +166,12 @@ class Asterisk:
             "AMI_SECRET": self.ami_secret,
             "SERVER_PORT": str(self.server_port),
         }
+        if self.sample is not None:
+            for conf in self.sample.iterdir():
+                shutil.copyfile(conf, etc / conf.name)
         for template in CONFIG_TEMPLATES.iterdir():
+            if self.sample is not None and template.name not in self.BED_FILES:
+                continue
             text = template.read_text()
             for key, value in values.items():
                 text = text.replace(f"@{key}@", value)
@@ -174,7 +195,8 @@ class Asterisk:
         self.write_config()
         self.proc = spawn(
             ["chroot", str(self.root), "asterisk", "-f", "-n", "-C", self.conf],
-            self.logdir / "asterisk-stdout.log",
+            self.logdir / f"asterisk-{self.hostdir.name}.log",
+            env={**os.environ, **(self.env or {})},
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -205,7 +227,10 @@ class Asterisk:
         self.proc = None
         for name in ("messages.log",):
             with contextlib.suppress(OSError):
-                shutil.copyfile(self.hostdir / "log" / name, self.logdir / f"asterisk-{name}")
+                shutil.copyfile(
+                    self.hostdir / "log" / name,
+                    self.logdir / f"asterisk-{self.hostdir.name}-{name}",
+                )
         if not os.environ.get("CALLSCREEN_E2E_KEEP"):
             shutil.rmtree(self.hostdir, ignore_errors=True)
 
@@ -213,7 +238,7 @@ class Asterisk:
         return (
             log_tail(self.hostdir / "log" / "messages.log", lines)
             + "\n"
-            + log_tail(self.logdir / "asterisk-stdout.log", 10)
+            + log_tail(self.logdir / f"asterisk-{self.hostdir.name}.log", 10)
         )
 
     # remote console
@@ -403,10 +428,9 @@ class Call:
             for e in self.of("Newexten", self.dialplan_id)
         ]
 
-    @property
-    def phone_rang(self) -> bool:
-        """The "phone" behind Dial (context reached) got the call."""
-        return any(e.get("Context") == "reached" for e in self.of("Newexten"))
+    def phone_rang(self, context: str = "reached") -> bool:
+        """The "phone" behind Dial (the dialplan context it runs in) got the call."""
+        return any(e.get("Context") == context for e in self.of("Newexten"))
 
     @property
     def reached_dial(self) -> bool:
@@ -455,6 +479,7 @@ class Ami:
     def __init__(self, asterisk: Asterisk) -> None:
         self.asterisk = asterisk
         self.calls: dict[str, Call] = {}  # linkedid -> call
+        self.expected: dict[str, Call] = {}  # channel name prefix -> call not yet seen
         self.manager: Manager | None = None
 
     async def connect(self) -> None:
@@ -483,8 +508,30 @@ class Ami:
     def _on_event(self, _manager: Manager, message: Any) -> None:
         event = {str(k): str(v) for k, v in dict(message).items()}
         call = self.calls.get(event.get("Linkedid", ""))
+        if call is None and event.get("Event") == "Newchannel":
+            call = self._claim(event)
         if call is not None:
+            if event.get("Event") == "Newchannel" and event.get("Channel", "").endswith(";2"):
+                call.dialplan_id = call.dialplan_id or event.get("Uniqueid", "")
             call.add(event)
+
+    def _claim(self, event: dict[str, str]) -> Call | None:
+        """A call not placed by us (e.g. `channel originate` on the Asterisk CLI): its first
+        channel is named after a prefix given to expect_call()."""
+        for prefix, call in list(self.expected.items()):
+            if event.get("Channel", "").startswith(prefix):
+                del self.expected[prefix]
+                call.caller_id = event.get("Uniqueid", "")
+                self.calls[event.get("Linkedid", "")] = call
+                return call
+        return None
+
+    def expect_call(self, channel_prefix: str, exten: str) -> Call:
+        """A Call that collects the events of the next call whose first channel name starts
+        with channel_prefix (e.g. 'Local/101-3035551212@testcall-')."""
+        call = Call(exten, "", "", "")
+        self.expected[channel_prefix] = call
+        return call
 
     async def originate(
         self,

@@ -54,7 +54,7 @@ def assert_allowed(call: Call, reason: str) -> None:
     assert call.reason == reason, summary
     assert "CALLSCREEN_TREATMENT" not in call.vars, summary
     assert call.reached_dial, summary
-    assert call.phone_rang, summary
+    assert call.phone_rang(), summary
 
 
 async def test_blocked_caller_gets_busy_in_every_number_form(
