@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e bench asterisk-root clean
+.PHONY: serve test lint unit e2e fuzz bench asterisk-root clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,11 @@ unit: $(STAMP)
 
 e2e: $(STAMP) asterisk-root
 	$(VENV)/bin/pytest -q tests/e2e
+
+# Property tests at 25,000 inputs each (7 properties: 175,000 inputs); prints the statistics.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -p no:cacheprovider --timeout 0 \
+		--hypothesis-show-statistics tests/unit/test_properties.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

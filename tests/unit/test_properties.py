@@ -1,0 +1,127 @@
+"""Property tests: the parsers never crash, and what we send always reads back as sent.
+
+``make fuzz`` runs each property 25,000 times (over 100,000 inputs in all).
+"""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from callscreen.fastagi.protocol import ReplyKind, ReplyParser, command, parse_env
+from callscreen.numbers import InvalidNumber, caller_from, normalize, parse_pattern
+
+
+def asterisk_parse_args(line: str) -> list[str]:
+    """res_agi.c parse_args(), transcribed: how Asterisk splits a command line into words."""
+    args: list[str] = []
+    cur: list[str] | None = None
+    quoted = escaped = False
+    whitespace = True
+    for ch in line:
+        if ch == '"' and not escaped:
+            quoted = not quoted
+            if quoted and whitespace:
+                cur = []
+                args.append("")
+                whitespace = False
+            escaped = False
+            continue
+        if ch in " \t" and not quoted and not escaped:
+            whitespace = True
+            continue
+        if ch == "\\" and not escaped:
+            escaped = True
+            continue
+        if whitespace:
+            cur = []
+            args.append("")
+            whitespace = False
+        assert cur is not None
+        args[-1] += ch
+        escaped = False
+    return args
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@given(st.text())
+def test_quoted_argument_reads_back_as_one_word(arg: str) -> None:
+    wire = command("EXEC VoiceMail", arg)
+    assert wire.endswith(b"\n") and wire.count(b"\n") == 1  # never a second command
+    words = asterisk_parse_args(wire.decode()[:-1])
+    assert words == ["EXEC", "VoiceMail", _CONTROL.sub(" ", arg)]
+
+
+@given(st.binary(max_size=4096))
+def test_env_parser_never_raises(block: bytes) -> None:
+    env = parse_env(block)
+    assert all(k.startswith("agi_") and isinstance(v, str) for k, v in env.items())
+
+
+@given(st.lists(st.binary(max_size=200), max_size=20))
+def test_reply_parser_never_raises(lines: list[bytes]) -> None:
+    parser = ReplyParser()
+    for line in lines:
+        reply = parser.feed(line.replace(b"\n", b""))
+        if reply is not None:
+            assert isinstance(reply.kind, ReplyKind)
+    # A closing "520 " line always ends an open usage block.
+    if (r := parser.feed(b"520 End of proper usage.")) is not None:
+        assert r.kind is ReplyKind.USAGE
+
+
+@given(
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.text(max_size=40),
+    st.integers(min_value=0, max_value=2**31),
+)
+def test_reply_200_fields_round_trip(result: int, data: str, endpos: int) -> None:
+    data = data.replace("\n", " ").replace("\r", " ")
+    [reply] = [
+        r
+        for r in [ReplyParser().feed(f"200 result={result} ({data}) endpos={endpos}".encode())]
+        if r
+    ]
+    assert (reply.kind, reply.result, reply.endpos) == (ReplyKind.SUCCESS, result, endpos)
+    assert reply.data == data
+
+
+@given(st.text(max_size=40))
+def test_normalize_returns_e164_or_invalid_number(text: str) -> None:
+    try:
+        value = normalize(text)
+    except InvalidNumber:
+        return
+    assert re.fullmatch(r"\+\d+", value)
+
+
+@given(st.text(max_size=40), st.sampled_from(["", "0", "67", "32", "x"]))
+def test_caller_classification_never_raises(number: str, pres: str) -> None:
+    c = caller_from(number, pres)
+    assert c.anonymous or c.e164 is None or c.e164.startswith("+")
+
+
+@given(
+    st.integers(min_value=200, max_value=999),
+    st.integers(min_value=200, max_value=999),
+    st.integers(min_value=0, max_value=9999),
+    st.sampled_from(
+        [
+            "{a}{b}{c:04d}",
+            "1{a}{b}{c:04d}",
+            "+1 ({a}) {b}-{c:04d}",
+            "{a}.{b}.{c:04d}",
+            "011 1 {a} {b} {c:04d}",
+            "+1{a}{b}{c:04d}",
+        ]
+    ),
+)
+def test_every_us_form_matches_its_entry(a: int, b: int, c: int, form: str) -> None:
+    typed = form.format(a=a, b=b, c=c)
+    entry = parse_pattern(f"+1{a}{b}{c:04d}")
+    assert normalize(typed) == entry.value
+    assert parse_pattern(f"{a}*").matches(normalize(typed))
