@@ -1,0 +1,252 @@
+"""Keep the Docker files honest without a Docker engine.
+
+The images are not built here; these tests check what would break a build or a `docker
+compose up` and what ties the images to the rest of the repository: the compose file parses,
+everything it and the Dockerfiles use exists and is sent in the build context, the Asterisk
+image is installed by the same script as the e2e tests' Asterisk, it ships the repository's
+dialplan routine unmodified, and the two containers can reach each other (URL, port,
+--allow-from). The sample Asterisk configuration itself is booted in the real Asterisk by
+tests/e2e/test_e2e_docker_sample.py.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = REPO / "docker"
+COMPOSE = DOCKER / "compose.yaml"
+ASTERISK_DOCKERFILE = DOCKER / "asterisk" / "Dockerfile"
+CALLSCREEN_DOCKERFILE = DOCKER / "callscreen" / "Dockerfile"
+SAMPLE = DOCKER / "asterisk" / "etc"
+
+
+# --- small readers ---------------------------------------------------------------------------
+
+
+def dockerfile(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        instr, _, args = line.partition(" ")
+        out.append((instr.upper(), args.strip()))
+    assert not pending, f"{path}: dangling line continuation"
+    return out
+
+
+def copies(path: Path) -> list[tuple[list[str], str]]:
+    """(sources, destination) of each COPY/ADD without --from (those read the build context)."""
+    out = []
+    for instr, args in dockerfile(path):
+        if instr not in {"COPY", "ADD"}:
+            continue
+        words = json.loads(args) if args.startswith("[") else shlex.split(args)
+        if any(w.startswith("--from") for w in words):
+            continue
+        words = [w for w in words if not w.startswith("--")]
+        out.append((words[:-1], words[-1]))
+    return out
+
+
+def dockerignore_includes(ignore: Path, rel: str) -> bool:
+    """Whether rel (a path in the build context) is sent, under the ignore file's patterns."""
+    included = True
+    parts = rel.strip("/").split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for raw in ignore.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        if any(fnmatch.fnmatchcase(p, pattern) for p in prefixes):
+            included = negate
+    return included
+
+
+def compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def service(name: str) -> dict[str, Any]:
+    svc = compose()["services"][name]
+    assert isinstance(svc, dict)
+    return svc
+
+
+def build_of(name: str) -> tuple[Path, Path]:
+    build = service(name)["build"]
+    context = (DOCKER / build["context"]).resolve()
+    return context, context / build["dockerfile"]
+
+
+# --- the compose file ------------------------------------------------------------------------
+
+
+def test_compose_parses_and_builds_both_images_from_the_repository() -> None:
+    services = compose()["services"]
+    assert set(services) == {"asterisk", "callscreen"}
+    assert build_of("asterisk") == (REPO, ASTERISK_DOCKERFILE)
+    assert build_of("callscreen") == (REPO, CALLSCREEN_DOCKERFILE)
+
+
+def test_every_file_compose_refers_to_exists() -> None:
+    named = set(compose().get("volumes") or {})
+    for name, svc in compose()["services"].items():
+        context, dockerfile_path = build_of(name)
+        assert context.is_dir(), context
+        assert dockerfile_path.is_file(), dockerfile_path
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source in named:
+                continue
+            assert (DOCKER / source).exists(), f"{name}: volume source {source} is missing"
+        for dep in svc.get("depends_on", []):
+            assert dep in compose()["services"], dep
+
+
+@pytest.mark.parametrize(
+    "path", [ASTERISK_DOCKERFILE, CALLSCREEN_DOCKERFILE], ids=lambda p: p.parent.name
+)
+def test_everything_a_dockerfile_copies_exists_and_is_in_the_build_context(path: Path) -> None:
+    ignore = path.with_name(path.name + ".dockerignore")
+    assert ignore.is_file(), f"{ignore}: the context is the repository root, .venv included"
+    found = copies(path)
+    assert found, f"{path} copies nothing"
+    for sources, _dest in found:
+        for src in sources:
+            assert (REPO / src).exists(), f"{path}: COPY {src}: no such file in the repository"
+            assert dockerignore_includes(ignore, src), f"{path}: {src} is excluded by {ignore}"
+
+
+# --- the Asterisk image ----------------------------------------------------------------------
+
+
+def test_asterisk_image_is_installed_by_the_same_script_as_the_e2e_asterisk() -> None:
+    rootfs = (REPO / "scripts" / "asterisk-root.sh").read_text()
+    m = re.search(r'^INSTALL="\$HERE/([^"]+)"', rootfs, re.M)
+    assert m, "scripts/asterisk-root.sh no longer names its install script"
+    script = (REPO / "scripts" / m.group(1)).resolve()
+    assert script == DOCKER / "asterisk" / "install-asterisk.sh"
+    assert "debootstrap --variant=minbase sid" in rootfs
+
+    steps = dockerfile(ASTERISK_DOCKERFILE)
+    assert steps[0] == ("FROM", "debian:sid"), "the same Debian as the e2e root filesystem"
+    dest = next(
+        d for srcs, d in copies(ASTERISK_DOCKERFILE) if srcs == [str(script.relative_to(REPO))]
+    )
+    runs = [args for instr, args in steps if instr == "RUN"]
+    assert any(re.match(rf"(ba)?sh {re.escape(dest)}( |$)", r) for r in runs), runs
+    # Nothing else installs packages in the image: the script is the one recipe.
+    assert not [r for r in runs if "apt-get" in r or "apt " in r], runs
+
+
+def test_asterisk_image_ships_the_repository_dialplan_unmodified() -> None:
+    found = copies(ASTERISK_DOCKERFILE)
+    dialplan = [i for i, (srcs, _) in enumerate(found) if srcs == ["dialplan/callscreen.conf"]]
+    assert len(dialplan) == 1, found
+    assert found[dialplan[0]][1] == "/etc/asterisk/callscreen.conf"
+    # The sample config is copied first and holds no callscreen.conf of its own to go stale.
+    sample = [i for i, (srcs, _) in enumerate(found) if srcs == ["docker/asterisk/etc/"]]
+    assert sample and sample[0] < dialplan[0], found
+    assert not (SAMPLE / "callscreen.conf").exists()
+
+    extensions = (SAMPLE / "extensions.conf").read_text()
+    assert re.search(r"^#include\s+\"?callscreen\.conf\"?\s*$", extensions, re.M)
+    # The inbound context is wired like the README tells users: Gosub, then Dial.
+    inbound = re.split(r"^\[inbound\]\s*$", extensions, flags=re.M)[1].split("\n[", 1)[0]
+    gosub = inbound.index("same => n,Gosub(callscreen,s,1(${EXTEN}))")
+    assert gosub < inbound.index(",Dial(")
+
+
+def test_asterisk_loads_the_modules_the_routine_needs() -> None:
+    modules = (SAMPLE / "modules.conf").read_text()
+    loaded = set(re.findall(r"^\s*(?:pre)?load\s*=>\s*(\S+)", modules, re.M))
+    for needed in ("pbx_config.so", "res_agi.so", "app_stack.so", "app_verbose.so"):
+        assert needed in loaded, needed
+
+
+# --- the two containers together -------------------------------------------------------------
+
+
+def _command(name: str) -> list[str]:
+    cmd = service(name)["command"]
+    return cmd if isinstance(cmd, list) else shlex.split(cmd)
+
+
+def _option(cmd: list[str], name: str) -> list[str]:
+    return [cmd[i + 1] for i, w in enumerate(cmd) if w == name]
+
+
+def test_asterisk_reaches_the_server_through_callscreen_url() -> None:
+    cmd = _command("callscreen")
+    assert cmd[0] == "serve"
+    (port,) = _option(cmd, "--port")
+    url = service("asterisk")["environment"]["CALLSCREEN_URL"]
+    assert url == f"agi://callscreen:{port}/screen"
+    # extensions.conf takes it from the environment, and ENV() exists when globals are read.
+    extensions = (SAMPLE / "extensions.conf").read_text()
+    assert re.search(r"^CALLSCREEN_URL\s*=\s*\$\{ENV\(CALLSCREEN_URL\)\}", extensions, re.M)
+    modules = (SAMPLE / "modules.conf").read_text()
+    assert re.search(r"^preload\s*=>\s*func_env\.so", modules, re.M)
+
+
+def test_server_accepts_the_asterisk_container_and_nobody_else() -> None:
+    cmd = _command("callscreen")
+    assert _option(cmd, "--host") == ["0.0.0.0"]
+    allowed = [ipaddress.ip_network(c) for c in _option(cmd, "--allow-from")]
+    assert allowed, "listening beyond loopback needs --allow-from"
+    network = compose()["networks"]
+    (subnet,) = [ipaddress.ip_network(c["subnet"]) for c in network["voice"]["ipam"]["config"]]
+    asterisk_ip = ipaddress.ip_address(service("asterisk")["networks"]["voice"]["ipv4_address"])
+    callscreen_ip = ipaddress.ip_address(service("callscreen")["networks"]["voice"]["ipv4_address"])
+    assert asterisk_ip in subnet and callscreen_ip in subnet
+    assert any(asterisk_ip in net for net in allowed)
+    assert all(net.num_addresses == 1 for net in allowed), "only the Asterisk container"
+
+
+def test_compose_command_uses_options_serve_has() -> None:
+    helptext = subprocess.run(
+        [sys.executable, "-m", "callscreen", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for word in _command("callscreen"):
+        if word.startswith("--"):
+            assert re.search(rf"^\s+{re.escape(word)}\b", helptext, re.M), word
+
+
+def test_callscreen_image_installs_this_package() -> None:
+    steps = dockerfile(CALLSCREEN_DOCKERFILE)
+    assert steps[0] == ("FROM", "python:3.11-slim")
+    runs = [args for instr, args in steps if instr == "RUN"]
+    assert any(re.search(r"pip install [^&]*\.(\s|$)", r) for r in runs), runs
+    entry = [json.loads(args) for instr, args in steps if instr == "ENTRYPOINT"]
+    assert entry == [["callscreen"]]
+    env = " ".join(args for instr, args in steps if instr == "ENV")
+    assert "CALLSCREEN_DB=/data/" in env
+    assert service("callscreen")["environment"]["CALLSCREEN_DB"].startswith("/data/")
+    assert any(v.endswith(":/data") for v in service("callscreen")["volumes"])
