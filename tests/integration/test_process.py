@@ -211,3 +211,50 @@ async def test_held_call_released_when_the_caller_hangs_up(serve: ServeProcess) 
     )
     assert t.hung_up and t.closed_by_server
     assert t.duration < 2.5
+
+
+async def test_concurrent_admin_writes_during_calls(serve: ServeProcess) -> None:
+    """Many CLI processes writing while calls flow: no lost update, no failed call, and no
+    'database is locked' reaching the admin."""
+    cli = [*CLI, "--db", str(serve.db)]
+
+    async def admin(worker: int) -> tuple[int, bytes]:
+        numbers = [f"+1720555{worker:02d}{i:02d}" for i in range(10)]
+        errors = b""
+        for n in numbers:  # one process per change, as scripts do
+            p = await asyncio.create_subprocess_exec(
+                *cli,
+                "block",
+                "add",
+                "--ext",
+                "103",
+                n,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await p.communicate()
+            if p.returncode:
+                return p.returncode, err
+            errors += err
+        return 0, errors
+
+    async def calls() -> list[bool]:
+        out = []
+        for _ in range(30):
+            batch = await asyncio.gather(
+                *[place_call(serve.port, ext="102", callerid="+13035551212") for _ in range(10)]
+            )
+            out += [t.apps == ["MSet", "Busy"] and t.closed_by_server for t in batch]
+        return out
+
+    results = await asyncio.gather(calls(), *[admin(w) for w in range(8)])
+    assert all(results[0]) and len(results[0]) == 300
+    for code, err in results[1:]:
+        assert code == 0 and b"locked" not in err, err
+    listed = subprocess.run(
+        [*cli, "block", "list", "--ext", "103", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert listed.count('"pattern"') == 80  # 8 workers x 10 numbers: no lost update
