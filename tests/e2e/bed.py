@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -73,8 +74,16 @@ def _kill_leftovers() -> None:  # last resort when a fixture's finalizer never r
         _kill_group(pgid)
 
 
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    # Linux: SIGTERM the child when the test process dies, even by SIGKILL (no atexit then).
+    # Kept across exec (chroot execs asterisk; neither is setuid).
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start argv in its own process group, output to log; killed at exit if still alive."""
+    """Start argv in its own process group, output to log; ended when the tests end, however
+    they end (finalizers, atexit, the parent-death signal)."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv,
@@ -83,6 +92,7 @@ def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     _live_groups.add(proc.pid)
     return proc
@@ -142,6 +152,7 @@ class Asterisk:
         self.env = env
         self.ami_port = free_port()
         self.logdir = logdir
+        sweep_stale_rundirs(root)
         self.hostdir = Path(tempfile.mkdtemp(prefix="callscreen-e2e-", dir=root / "tmp"))
         self.inside = "/" + str(self.hostdir.relative_to(root))  # the same dir, seen in the root
         self.conf = f"{self.inside}/etc/asterisk.conf"
@@ -267,6 +278,23 @@ class Asterisk:
 
     def voicemail_dir(self, box: str, context: str = "default", folder: str = "INBOX") -> Path:
         return self.hostdir / "spool" / "voicemail" / context / box / folder
+
+
+def sweep_stale_rundirs(root: Path, min_age: float = 600.0) -> None:
+    """Remove run directories of earlier sessions killed before their cleanup. Other sessions
+    may be running: keep a directory whose Asterisk is alive, or that is younger than min_age
+    and has no pid file yet (its Asterisk may be starting)."""
+    for rundir in root.glob("tmp/callscreen-e2e-*"):
+        try:
+            pid = int((rundir / "run" / "asterisk.pid").read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and Path(f"/proc/{pid}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            if not pid and time.time() - rundir.stat().st_mtime < min_age:
+                continue
+            shutil.rmtree(rundir, ignore_errors=True)
 
 
 def _ami_login_ok(port: int, user: str, secret: str) -> bool:
