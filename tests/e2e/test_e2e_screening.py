@@ -89,26 +89,35 @@ async def test_allowed_caller_reaches_dial(cli: Cli, ami: Ami) -> None:
 async def test_voicemail_treatment_leaves_a_message(cli: Cli, ami: Ami, asterisk: Asterisk) -> None:
     cli("ext", "set", "101", "--enable", "--treatment", "voicemail")
     cli("block", "add", "--ext", "101", "+13035550101")
-    inbox = asterisk.voicemail_dir("101")
-    before = set(inbox.glob("msg*.txt"))
+    # 104 has no mailbox of its own: its messages go to 102's box.
+    cli("ext", "set", "104", "--enable", "--treatment", "voicemail", "--mailbox", "102@default")
+    cli("block", "add", "--ext", "104", "+13035550104")
+    inboxes = {box: asterisk.voicemail_dir(box) for box in ("101", "102")}
+    before = {box: set(inbox.glob("msg*.txt")) for box, inbox in inboxes.items()}
 
-    # The caller listens to the greeting, says nothing for a few seconds and hangs up.
-    call = await ami.call(
-        "101",
-        '"Telemarketer" <+13035550101>',
-        caller_wait=VOICEMAIL_CALLER_SECONDS,
-        within=VOICEMAIL_CALLER_SECONDS + 10,
+    # Each caller listens to the greeting, says nothing for a few seconds and hangs up.
+    own, other = await asyncio.gather(
+        *(
+            ami.call(
+                ext,
+                f'"Telemarketer" <+1303555{ext:0>4}>',
+                caller_wait=VOICEMAIL_CALLER_SECONDS,
+                within=VOICEMAIL_CALLER_SECONDS + 10,
+            )
+            for ext in ("101", "104")
+        )
     )
 
-    assert_blocked(call, "ext-blocklist", "voicemail")
-    assert any("101@default" in c for c in ran(call, "VoiceMail")), call.summary()
-    assert call.vars.get("VMSTATUS") == "SUCCESS", call.summary()
-    assert "Up" in call.caller_states, "VoiceMail answers the call"
-    assert not ran(call, "Busy"), call.summary()
-    new = sorted(set(inbox.glob("msg*.txt")) - before)
-    assert len(new) == 1, f"expected one new message in {inbox}, got {new}"
-    text = new[0].read_text()
-    assert 'callerid="Telemarketer" <+13035550101>' in text, text
+    for call, box in ((own, "101"), (other, "102")):
+        assert_blocked(call, "ext-blocklist", "voicemail")
+        assert [c for c in ran(call, "VoiceMail") if f"{box}@default" in c], call.summary()
+        assert call.vars.get("VMSTATUS") == "SUCCESS", call.summary()
+        assert "Up" in call.caller_states, "VoiceMail answers the call"
+        assert not ran(call, "Busy"), call.summary()
+        new = sorted(set(inboxes[box].glob("msg*.txt")) - before[box])
+        assert len(new) == 1, f"expected one new message in {inboxes[box]}, got {new}"
+        text = new[0].read_text()
+        assert f'callerid="Telemarketer" <+1303555{call.exten:0>4}>' in text, text
     assert asterisk.wait_no_channels() == 0
 
 
