@@ -162,6 +162,13 @@ def proc_rss(pid: int) -> int:
     return 0
 
 
+def system_busy() -> float:
+    """CPU seconds all processes spent busy, machine-wide (from /proc/stat)."""
+    with open("/proc/stat", "rb") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK  # minus idle and iowait
+
+
 def self_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -681,6 +688,7 @@ async def load(gen: Generator, args: argparse.Namespace, pid: int | None) -> dic
     def mark(name: str) -> None:
         marks[name + "_t"] = perf()
         marks[name + "_gen_cpu"] = self_cpu()
+        marks[name + "_sys_busy"] = system_busy()
         if pid:
             marks[name + "_srv_cpu"] = proc_cpu(pid)
 
@@ -721,6 +729,10 @@ async def load(gen: Generator, args: argparse.Namespace, pid: int | None) -> dic
         out["server_cpu_s"] = round(srv, 3)
         out["server_cpu_util"] = round(srv / wall, 3) if wall > 0 else 0.0
         out["server_cpu_per_call_us"] = round(srv / n * 1e6, 1) if n else 0.0
+        gen_cpu = marks["hi_gen_cpu"] - marks["lo_gen_cpu"]
+        other = marks["hi_sys_busy"] - marks["lo_sys_busy"] - srv - gen_cpu
+        # Other processes on the machine during the window (in CPUs): interference.
+        out["other_cpu_util"] = round(max(0.0, other) / wall, 3) if wall > 0 else 0.0
     return out
 
 
@@ -831,7 +843,8 @@ def format_text(r: dict[str, Any]) -> str:
         if "server_cpu_per_call_us" in r:
             lines.append(
                 f"server CPU {r['server_cpu_util'] * 100:.0f}%, "
-                f"{r['server_cpu_per_call_us']} us per call"
+                f"{r['server_cpu_per_call_us']} us per call; other processes "
+                f"{r['other_cpu_util'] * 100:.0f}% of a CPU"
             )
     lines.append(
         f"errors {r['errors']} {r['error_kinds'] or ''}  mismatches {r['mismatches']} "

@@ -215,81 +215,106 @@ def loadgen(srv: Server, manifest: Path, *extra: str, check: bool = True) -> dic
     return out
 
 
+REUSE_SEEDS = False  # --reuse-seeds: keep DBs seeded by an earlier run in the same --workdir
+
+
 def seeded(workdir: Path, entries: int, cache: dict[int, dict[str, Any]]) -> dict[str, Any]:
     if entries not in cache:
+        summary = workdir / f"seed-{entries}.json"
+        if REUSE_SEEDS and summary.exists():
+            cache[entries] = json.loads(summary.read_text())
+            log(f"reusing the {entries:,}-entry seed (import took {cache[entries]['import_s']} s)")
+            return cache[entries]
         log(f"seeding {entries:,} entries through callscreen's Store API ...")
         m = seeder.seed(workdir / f"seed-{entries}.db", entries)
         m.pop("calls")
+        summary.write_text(json.dumps(m))
         cache[entries] = m
         log(f"  import {m['import_s']:.2f} s, DB {m['db_bytes'] / 1e6:.1f} MB")
     return cache[entries]
 
 
 # -- parts -------------------------------------------------------------------------------------
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median calls/s, carrying every run's errors, mismatches and spread."""
+    runs = sorted(runs, key=lambda r: r["calls_per_s"])
+    r = dict(runs[len(runs) // 2])
+    r["runs_calls_per_s"] = [x["calls_per_s"] for x in runs]
+    for key in ("error_kinds", "mismatch_kinds"):
+        merged: Counter[str] = Counter()
+        for x in runs:
+            merged.update(x[key])
+        r[key] = dict(merged)
+    r["errors"] = sum(x["errors"] for x in runs)
+    r["mismatches"] = sum(x["mismatches"] for x in runs)
+    r["resets_after_outcome"] = sum(x["resets_after_outcome"] for x in runs)
+    r["commands_after_hangup"] = sum(x["commands_after_hangup"] for x in runs)
+    r["examples"] = [e for x in runs for e in x["examples"]][:12]
+    r["ok"] = all(x["ok"] for x in runs)
+    return r
+
+
+def load_args(a: argparse.Namespace, conc: int) -> list[str]:
+    return [
+        "--mix",
+        a.mix,
+        "--concurrency",
+        str(conc),
+        "--duration",
+        str(a.duration),
+        "--warmup",
+        str(a.warmup),
+        "--hold",
+        str(a.hold),
+    ]
+
+
 def part_throughput(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) -> list[dict]:
     m = seeded(workdir, a.entries, seeds)
-    rows = []
-    for conc in a.concurrency:
-        for name in a.servers:
-            db = copy_db(Path(m["db"]), workdir / f"run-{name}.db")
-            with running(name, db, workdir) as srv:
-                log(f"throughput: {name} at concurrency {conc} ...")
-                r = loadgen(
-                    srv,
-                    Path(m["manifest"]),
-                    "--mix",
-                    a.mix,
-                    "--concurrency",
-                    str(conc),
-                    "--duration",
-                    str(a.duration),
-                    "--warmup",
-                    str(a.warmup),
-                    "--hold",
-                    str(a.hold),
-                    check=name != "ceiling",
+    runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for rep in range(a.repeat):  # servers interleaved, so drift and noise hit all of them
+        for conc in a.concurrency:
+            for name in a.servers:
+                db = copy_db(Path(m["db"]), workdir / f"run-{name}.db")
+                with running(name, db, workdir) as srv:
+                    log(f"throughput: {name} at concurrency {conc} (run {rep + 1}/{a.repeat}) ...")
+                    r = loadgen(
+                        srv, Path(m["manifest"]), *load_args(a, conc), check=name != "ceiling"
+                    )
+                r.update(server=name, entries=a.entries, notes=srv.notes, log=dict(srv.problems()))
+                runs.setdefault((conc, name), []).append(r)
+                log(
+                    f"  {r['calls_per_s']} calls/s p99 {r['p99_ms']} ms errors {r['errors']} "
+                    f"mismatches {r['mismatches']} (other processes "
+                    f"{100 * r.get('other_cpu_util', 0):.0f}% CPU)"
                 )
-            r.update(server=name, entries=a.entries, notes=srv.notes, log=dict(srv.problems()))
-            rows.append(r)
-            log(
-                f"  {r['calls_per_s']} calls/s p99 {r['p99_ms']} ms errors {r['errors']} "
-                f"mismatches {r['mismatches']}"
-            )
-    return rows
+    return [combine(v) for v in runs.values()]
 
 
 def part_scale(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) -> list[dict]:
     rows = []
     for n in a.sizes:
         m = seeded(workdir, n, seeds)
-        db = copy_db(Path(m["db"]), workdir / "run-scale.db")
-        with running("ours", db, workdir) as srv:
-            log(f"scale: ours with {n:,} entries ...")
-            r = loadgen(
-                srv,
-                Path(m["manifest"]),
-                "--mix",
-                a.mix,
-                "--concurrency",
-                str(a.concurrency[0]),
-                "--duration",
-                str(a.duration),
-                "--warmup",
-                str(a.warmup),
-                "--hold",
-                str(a.hold),
-            )
+        runs = []
+        startup = []
+        for rep in range(a.repeat):
+            db = copy_db(Path(m["db"]), workdir / "run-scale.db")
+            with running("ours", db, workdir) as srv:
+                log(f"scale: ours with {n:,} entries (run {rep + 1}/{a.repeat}) ...")
+                r = loadgen(srv, Path(m["manifest"]), *load_args(a, a.concurrency[0]))
+            r.update(notes=srv.notes, log=dict(srv.problems()))
+            runs.append(r)
+            startup.append(srv.startup_s)
+        r = combine(runs)
         r.update(
             server="ours",
             entries=n,
             import_s=m["import_s"],
             db_bytes=m["db_bytes"],
-            startup_s=round(srv.startup_s, 3),
-            notes=srv.notes,
-            log=dict(srv.problems()),
+            startup_s=round(startup[0], 3),
         )
         rows.append(r)
-        log(f"  {r['calls_per_s']} calls/s, start-up {srv.startup_s:.2f} s")
+        log(f"  {r['calls_per_s']} calls/s, start-up {startup[0]:.2f} s")
     return rows
 
 
@@ -377,6 +402,9 @@ def part_profile(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
     return [hot_spots(raw)]
 
 
+_LINE = re.compile(r":\d+\)$")
+
+
 def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
     self_: Counter[str] = Counter()
     incl: Counter[str] = Counter()
@@ -389,12 +417,19 @@ def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
             continue
         n = int(count)
         total += n
-        frames = [f for f in stack.split(";") if f and not f.startswith("process ")]
+        # "func (file.py:123)" -> "func (file.py)": by function, not by line
+        frames = [_LINE.sub(")", f) for f in stack.split(";") if f and not f.startswith("process ")]
+        if frames and frames[-1].startswith("Runner.run (asyncio/runners.py"):
+            frames[-1] = "event loop: uvloop's C code (I/O, syscalls)"
         if frames:
             self_[frames[-1]] += n
         for f in set(frames):
             incl[f] += n
-    ours = {f: n for f, n in incl.items() if "callscreen" in f and "/bench/" not in f}
+    ours = {
+        f: n
+        for f, n in incl.items()
+        if "callscreen/" in f and "/bench/" not in f and n < 0.75 * total  # not main()/run()
+    }
     return {
         "samples": total,
         "self": [(f, round(100 * n / total, 1)) for f, n in self_.most_common(top)],
@@ -441,6 +476,7 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             "CPU/call us",
             "srv CPU",
             "gen CPU",
+            "other",
             "capacity/s",
             "errors",
             "mismatch",
@@ -458,6 +494,7 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                     f"{r.get('server_cpu_per_call_us', 0):.0f}",
                     f"{100 * r.get('server_cpu_util', 0):.0f}%",
                     f"{100 * r['gen_cpu_util']:.0f}%",
+                    f"{100 * r.get('other_cpu_util', 0):.0f}%",
                     f"{capacity(r):.0f}",
                     str(r["errors"]),
                     "-" if not r["check"] else str(r["mismatches"]),
@@ -466,6 +503,7 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         out.append(fmt_table(rows))
         out.append(
             "capacity/s = 1 / server CPU per call: calls per second one core could serve. "
+            "other = CPU used by other processes on the machine during the run (interference). "
             "'-' = outcome checks off (the ceiling only sets one variable)."
         )
         ratio_rows = [["ratio", "conc", "measured", "capacity", "target", "met"]]
@@ -659,6 +697,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--concurrency", default="50,500")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, default=3.0)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per row; the median is shown")
     ap.add_argument("--hold", type=float, default=1.0, help="tortured callers' hold (s)")
     ap.add_argument("--mix", default=MIX)
     ap.add_argument("--entries", type=int, default=10_000, help="list size for throughput")
@@ -666,6 +705,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--held", default="1000,10000", help="held calls for the memory runs")
     ap.add_argument("--workdir", type=Path, help="default: a temporary directory")
     ap.add_argument("--keep", action="store_true", help="keep the workdir (DBs, logs)")
+    ap.add_argument(
+        "--reuse-seeds",
+        action="store_true",
+        help="with --workdir: reuse DBs seeded there before (import times are the old ones)",
+    )
     ap.add_argument("--json", type=Path, help="also write all results here")
     a = ap.parse_args(argv)
     a.parts = [p for p in a.parts.split(",") if p]
@@ -680,7 +724,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global REUSE_SEEDS
     a = parse_args(argv)
+    REUSE_SEEDS = a.reuse_seeds
     _nofile()
     workdir = a.workdir or Path(tempfile.mkdtemp(prefix="callscreen-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

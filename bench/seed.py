@@ -6,6 +6,8 @@ Layout (deterministic for a given --seed and --entries):
 
 * extensions 2001..2020: blocking on, anonymous callers blocked, treatment busy; they hold most
   list entries (exact numbers) and a few premium-rate prefixes (``+1900*``, ...)
+* blocked callers: up to 80% numbers on those lists, up to 10% on the account list, the rest
+  (at least 5%) numbers under the listed prefixes: ~20,000 distinct callers whatever the size
 * 2900: treatment torture, its own block list; 2950: treatment voicemail, its own block list
 * the account-wide block list (account blocking on) holds a few numbers too
 
@@ -86,14 +88,16 @@ def plan(entries: int, seed: int = 4) -> dict[str, Any]:
     blocked: list[list[Any]] = []
     for num, ext in sample(busy_owner, k * 8 // 10):
         blocked.append([present(num), "0", ext, "BLOCKED", "ext-blocklist", "busy"])
-    for p, digits, ext in prefix_owner:
-        per_prefix = max(1, min(k // 20, len(busy_owner) // 10) // len(prefix_owner))
-        for _ in range(per_prefix):
-            num = e164.under_prefix(p, digits, rng)
-            blocked.append([present(num), "0", ext, "BLOCKED", "ext-blocklist", "busy"])
     for num in sample(account_nums, k // 10):
         ext = rng.choice(BUSY_EXTS)
         blocked.append([present(num), "0", ext, "BLOCKED", "account-blocklist", "busy"])
+    # Fill up with numbers under the listed prefixes, so the blocked callers are as many and
+    # as distinct for a 10-entry list as for a 1,000,000-entry one (only the list size varies).
+    per_prefix = max(k // 20, k - len(blocked)) // len(prefix_owner)
+    for p, digits, ext in prefix_owner:
+        for _ in range(per_prefix):
+            num = e164.under_prefix(p, digits, rng)
+            blocked.append([present(num), "0", ext, "BLOCKED", "ext-blocklist", "busy"])
     rng.shuffle(blocked)
     calls["blocked"] = blocked
     calls["torture"] = [
