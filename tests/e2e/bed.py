@@ -602,7 +602,10 @@ class Ami:
 
     async def send(self, action: dict[str, str], within: float = 5.0) -> Any:
         assert self.manager is not None
-        return await asyncio.wait_for(self.manager.send_action(dict(action)), within)
+        # as_list=False: one response. (panoramisk guesses otherwise from the reply text and
+        # raises KeyError on "... successfully queued" replies to actions without Async.)
+        reply = self.manager.send_action(dict(action), as_list=False)
+        return await asyncio.wait_for(reply, within)
 
     async def hangup(self, call: Call, uid: str | None = None) -> None:
         """Hang up a channel of the call (default: the caller's leg), like a caller giving up."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -95,20 +95,27 @@ async def test_voicemail_treatment_leaves_a_message(cli: Cli, ami: Ami, asterisk
     inboxes = {box: asterisk.voicemail_dir(box) for box in ("101", "102")}
     before = {box: set(inbox.glob("msg*.txt")) for box, inbox in inboxes.items()}
 
-    # Each caller listens to the greeting, says nothing for a few seconds and hangs up.
-    own, other = await asyncio.gather(
-        *(
-            ami.call(
-                ext,
-                f'"Telemarketer" <+1303555{ext:0>4}>',
-                caller_wait=VOICEMAIL_CALLER_SECONDS,
-                within=VOICEMAIL_CALLER_SECONDS + 10,
-            )
-            for ext in ("101", "104")
+    def place(ext: str) -> Awaitable[Call]:
+        return ami.originate(
+            ext, f'"Telemarketer" <+1303555{ext:0>4}>', caller_wait=VOICEMAIL_CALLER_SECONDS
         )
-    )
 
-    for call, box in ((own, "101"), (other, "102")):
+    # The caller of 101 listens to the greeting, says nothing for a few seconds and hangs up.
+    # The caller of 104 presses # once recording has started: VoiceMail ends normally, the
+    # channel is still up when the server closes, and the routine must hang up, not Dial.
+    recording = asterisk.voicemail_dir("102", folder="tmp")
+    old_files = set(recording.glob("*"))
+    hangs_up, presses_hash = await asyncio.gather(place("101"), place("104"))
+    started = lambda: bool(set(recording.glob("*")) - old_files)  # noqa: E731
+    await ami.wait_until(started, 20, "the recording to start", presses_hash)
+    await asyncio.sleep(1)
+    caller_leg = presses_hash.channels[presses_hash.caller_id]
+    pressed = await ami.send({"Action": "PlayDTMF", "Channel": caller_leg, "Digit": "#"})
+    assert pressed.success, pressed
+    await ami.finished(presses_hash, within=5)  # VoiceMail says "goodbye" first
+    await ami.finished(hangs_up, within=VOICEMAIL_CALLER_SECONDS + 10)
+
+    for call, box in ((hangs_up, "101"), (presses_hash, "102")):
         assert_blocked(call, "ext-blocklist", "voicemail")
         assert [c for c in ran(call, "VoiceMail") if f"{box}@default" in c], call.summary()
         assert call.vars.get("VMSTATUS") == "SUCCESS", call.summary()
@@ -118,6 +125,9 @@ async def test_voicemail_treatment_leaves_a_message(cli: Cli, ami: Ami, asterisk
         assert len(new) == 1, f"expected one new message in {inboxes[box]}, got {new}"
         text = new[0].read_text()
         assert f'callerid="Telemarketer" <+1303555{call.exten:0>4}>' in text, text
+    # After a normal end of VoiceMail the routine itself hung up (BLOCKED), Dial never ran.
+    assert presses_hash.vars.get("AGISTATUS") == "SUCCESS", presses_hash.summary()
+    assert ("callscreen", "Hangup", "") in presses_hash.apps, presses_hash.summary()
     assert asterisk.wait_no_channels() == 0
 
 
