@@ -319,7 +319,8 @@ def part_scale(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) -> l
 
 
 def part_startup(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) -> list[dict]:
-    """Start-up to the first answered call, three times each, on the largest DB."""
+    """Start-up to the first answered call on the largest DB: three warm starts, and with
+    --cold one more after dropping the page cache (root; affects the whole machine)."""
     n = max(a.sizes)
     m = seeded(workdir, n, seeds)
     db = copy_db(Path(m["db"]), workdir / "run-startup.db")
@@ -327,8 +328,18 @@ def part_startup(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
     for _ in range(3):
         with running("ours", db, workdir) as srv:
             times.append(srv.startup_s)
-    log(f"start-up with {n:,} entries: {', '.join(f'{t:.3f}' for t in times)} s")
-    return [{"entries": n, "startup_s": [round(t, 3) for t in times]}]
+    out: dict[str, Any] = {"entries": n, "startup_s": [round(t, 3) for t in times]}
+    if a.cold:
+        try:
+            os.sync()
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        except OSError as exc:
+            log(f"cannot drop the page cache ({exc}): no cold start-up")
+        else:
+            with running("ours", db, workdir) as srv:
+                out["cold_startup_s"] = round(srv.startup_s, 3)
+    log(f"start-up with {n:,} entries: {out}")
+    return [out]
 
 
 def part_memory(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) -> list[dict]:
@@ -403,6 +414,12 @@ def part_profile(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
 
 
 _LINE = re.compile(r":\d+\)$")
+_ENTRY_FRAMES = {
+    "main (callscreen/cli.py)",
+    "serve (callscreen/cli.py)",
+    "run (callscreen/app.py)",
+    "<module> (callscreen)",
+}
 
 
 def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
@@ -428,7 +445,7 @@ def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
     ours = {
         f: n
         for f, n in incl.items()
-        if "callscreen/" in f and "/bench/" not in f and n < 0.75 * total  # not main()/run()
+        if "callscreen/" in f and "/bench/" not in f and f not in _ENTRY_FRAMES
     }
     return {
         "samples": total,
@@ -582,9 +599,11 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         out.append(
             f"start-up to first answered call, {r['entries']:,} entries: "
             + ", ".join(f"{t:.3f} s" for t in r["startup_s"])
+            + (f"; cold page cache {r['cold_startup_s']:.3f} s" if "cold_startup_s" in r else "")
         )
         if r["entries"] >= 1_000_000:
-            verdicts["startup with 1M entries < 2 s"] = max(r["startup_s"]) < 2
+            worst = max([*r["startup_s"], r.get("cold_startup_s", 0)])
+            verdicts["startup with 1M entries < 2 s"] = worst < 2
     mem = res.get("memory") or []
     if mem:
         rows = [
@@ -703,6 +722,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--entries", type=int, default=10_000, help="list size for throughput")
     ap.add_argument("--sizes", default="10,10000,1000000", help="list sizes for scale runs")
     ap.add_argument("--held", default="1000,10000", help="held calls for the memory runs")
+    ap.add_argument("--cold", action="store_true", help="also a start-up after dropping caches")
     ap.add_argument("--workdir", type=Path, help="default: a temporary directory")
     ap.add_argument("--keep", action="store_true", help="keep the workdir (DBs, logs)")
     ap.add_argument(
