@@ -100,7 +100,7 @@ def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 5.0) -> int:
     """Send sig to proc, wait up to grace seconds, then kill its whole group. Returns the exit
-    status seen after sig (None is never returned: a killed process reports -9)."""
+    status (negative: ended by that signal, e.g. -9 when it had to be killed)."""
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(sig)
