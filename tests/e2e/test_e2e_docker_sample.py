@@ -101,9 +101,10 @@ async def test_sample_without_callscreen_url_uses_the_default(
     try:
         await ami.connect()
         call = await ami.call("102-3035551212", None, context="testcall", within=25)
-        assert call.vars.get("LOCAL(url)") == "agi://127.0.0.1:4573/screen", call.summary()
-        # Whatever answers there (usually nothing: UNSCREENED) lets an unlisted call through.
-        assert call.reached_dial and call.phone_rang("phones"), call.summary()
+        # What answers there (nothing, or a server someone runs on this machine) is not this
+        # test's business: only that the routine asked the default address.
+        agi = ("callscreen", "AGI", "agi://127.0.0.1:4573/screen,102")
+        assert agi in call.apps, call.summary()
     finally:
         await ami.close()
         ast.stop()
