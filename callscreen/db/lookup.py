@@ -1,8 +1,14 @@
-"""The per-call read: settings and candidate entries in two indexed queries.
+"""The per-call read: settings and the entries that may match one caller.
 
-Synchronous on purpose: SQLite serves these from its page cache in microseconds, so a thread hop
-(aiosqlite) would cost more than the read. WAL mode means the CLI's writes never block it, and
-every call reads the committed state: a CLI change applies to the next call, no restart.
+Synchronous on purpose: SQLite serves these from its page cache (and a memory map) in
+microseconds, so a thread hop (aiosqlite) would cost more than the read. WAL mode means the
+CLI's writes never block it.
+
+Per call: one read of ``settings_version`` (moved by triggers on any change to the account, the
+extensions or a prefix entry) decides whether the cached settings and prefix entries are still
+current, then one index probe for the caller's exact number. Every call sees the committed
+state: a CLI change applies to the next call, no restart, and a list of a million exact numbers
+costs the same probe as a list of ten.
 """
 
 from __future__ import annotations
@@ -20,13 +26,22 @@ from .schema import connect
 
 ACCOUNT_ID = 1
 
-_SETTINGS_SQL = """
-SELECT a.enabled, a.block_anonymous, a.treatment,
-       e.enabled, e.block_anonymous, e.treatment, e.mailbox
-FROM accounts a LEFT JOIN extensions e ON e.account_id = a.id AND e.ext = ?
-WHERE a.id = ?"""
-
 _ENTRY_COLUMNS = "id, scope, kind, value, prefix, raw, ext, note"
+
+_VERSION_SQL = "SELECT version FROM settings_version WHERE id = 1"
+_ACCOUNT_SQL = "SELECT enabled, block_anonymous, treatment FROM accounts WHERE id = ?"
+_EXTENSION_SQL = (
+    "SELECT enabled, block_anonymous, treatment, mailbox FROM extensions "
+    "WHERE account_id = ? AND ext = ?"
+)
+_PREFIXES_SQL = (
+    f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND prefix = 1"
+)
+_EXACT_SQL = (
+    f"SELECT {_ENTRY_COLUMNS} FROM entries "
+    "WHERE account_id = ? AND value = ? AND prefix = 0 AND (scope = 'account' OR ext = ?) "
+    "AND (expires_at IS NULL OR expires_at > ?)"
+)
 
 
 def entry_from_row(row: tuple[Any, ...]) -> Entry:
@@ -43,11 +58,12 @@ def entry_from_row(row: tuple[Any, ...]) -> Entry:
     )
 
 
-def _candidates_sql(n: int) -> str:
-    marks = ",".join("?" * n)
-    return (
-        f"SELECT {_ENTRY_COLUMNS} FROM entries "
-        f"WHERE account_id = ? AND value IN ({marks}) AND (scope = 'account' OR ext = ?)"
+def extension_from_row(ext: str, row: tuple[Any, ...] | None) -> ExtensionSettings:
+    if row is None:
+        return ExtensionSettings(ext)  # never configured: blocking off
+    on, anon, treatment, mailbox = row
+    return ExtensionSettings(
+        ext, bool(on), bool(anon), Treatment(treatment) if treatment else None, mailbox or None
     )
 
 
@@ -62,14 +78,29 @@ class Lookup:
         # waits in rare recovery cases. Failing fast fails the call open.
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
-        self._conn = connect(path, busy_timeout_ms=busy_timeout_ms)
+        self._conn = self._open()
         self._ident = self._file_ident()
         self._next_check = time.monotonic() + self.FILE_CHECK_INTERVAL
-        self._sql = [_candidates_sql(n) for n in range(17)]
+        self._version: int | None = None
+        self._account = AccountSettings()
+        self._extensions: dict[str, ExtensionSettings] = {}
+        self._prefixes: dict[str, list[tuple[Entry, float | None]]] = {}
+
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
+        try:
+            # Reads straight from a memory map, and a page cache that holds a big list's index.
+            conn.execute("PRAGMA mmap_size=1073741824")
+            conn.execute("PRAGMA cache_size=-65536")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        return conn
 
     def close(self) -> None:
         self._conn.close()
 
+    # -- the file itself ----------------------------------------------------------------------
     def _file_ident(self) -> tuple[int, int]:
         try:
             st = os.stat(self.path)
@@ -86,37 +117,58 @@ class Lookup:
         self._next_check = now + self.FILE_CHECK_INTERVAL
         ident = self._file_ident()
         if ident != self._ident:
-            conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms, create=False)
+            conn = self._open()
             self._conn.close()
-            self._conn, self._ident = conn, ident
+            self._conn, self._ident, self._version = conn, ident, None
 
-    def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
+    # -- the cache ----------------------------------------------------------------------------
+    def _current(self) -> None:
+        """Make the cached settings current (one small read when nothing changed)."""
         self._check_file()
+        conn = self._conn
         try:
-            row = self._conn.execute(_SETTINGS_SQL, (ext, ACCOUNT_ID)).fetchone()
-        except sqlite3.Error as exc:
+            version = conn.execute(_VERSION_SQL).fetchone()[0]
+            if version == self._version:
+                return
+            row = conn.execute(_ACCOUNT_SQL, (ACCOUNT_ID,)).fetchone()
+            prefixes: dict[str, list[tuple[Entry, float | None]]] = {}
+            for r in conn.execute(_PREFIXES_SQL, (ACCOUNT_ID,)):
+                prefixes.setdefault(r[3], []).append((entry_from_row(r[:8]), r[8]))
+        except (sqlite3.Error, TypeError) as exc:
+            self._version = None
             raise StoreError(f"reading settings: {exc}") from exc
         if row is None:
             raise StoreError("the account row is missing")
-        a_on, a_anon, a_treat, e_on, e_anon, e_treat, mailbox = row
-        account = AccountSettings(bool(a_on), bool(a_anon), Treatment(a_treat))
-        extension = ExtensionSettings(
-            ext,
-            bool(e_on),
-            bool(e_anon),
-            Treatment(e_treat) if e_treat else None,
-            mailbox or None,
-        )
-        return account, extension
+        self._account = AccountSettings(bool(row[0]), bool(row[1]), Treatment(row[2]))
+        self._extensions.clear()
+        self._prefixes = prefixes
+        self._version = version
+
+    def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
+        self._current()
+        settings = self._extensions.get(ext)
+        if settings is None:
+            try:
+                row = self._conn.execute(_EXTENSION_SQL, (ACCOUNT_ID, ext)).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"reading settings: {exc}") from exc
+            settings = self._extensions[ext] = extension_from_row(ext, row)
+        return self._account, settings
 
     def candidates(self, ext: str, e164: str) -> list[Entry]:
-        """Entries that may match a call from ``e164`` to ``ext`` (any scope, any kind)."""
-        values = prefixes_of(e164)
-        sql = (
-            self._sql[len(values)] if len(values) < len(self._sql) else _candidates_sql(len(values))
-        )
+        """Entries that may match a call from ``e164`` to ``ext`` (any scope, any kind).
+
+        Call :meth:`settings` first for the same call: it makes the prefix cache current.
+        """
+        now = time.time()
         try:
-            rows = self._conn.execute(sql, (ACCOUNT_ID, *values, ext)).fetchall()
+            rows = self._conn.execute(_EXACT_SQL, (ACCOUNT_ID, e164, ext, now)).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"reading entries: {exc}") from exc
-        return [entry_from_row(r) for r in rows]
+        found = [entry_from_row(r) for r in rows]
+        if self._prefixes:
+            for value in prefixes_of(e164):
+                for entry, expires in self._prefixes.get(value, ()):
+                    if expires is None or expires > now:
+                        found.append(entry)
+        return found

@@ -91,12 +91,10 @@ def parse_env(block: bytes) -> dict[str, str]:
     repeats a key, so a repeat is an injection attempt, not an update).
     """
     env: dict[str, str] = {}
-    for raw in block.split(b"\n"):
-        line = decode(raw.rstrip(b"\r"))
+    for line in decode(block).split("\n"):
         key, sep, value = line.partition(":")
-        if not sep or not key.startswith("agi_"):
-            continue
-        env.setdefault(key.strip(), value.strip())
+        if sep and key.startswith("agi_") and key not in env:
+            env[key.rstrip()] = value.strip()
     return env
 
 

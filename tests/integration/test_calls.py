@@ -217,3 +217,25 @@ async def test_shutdown_closes_held_calls_and_flushes_the_log(config, tmp_path) 
         assert len(await store.recent_calls(ext="101")) == 5  # 0 lost
     finally:
         await store.close()
+
+
+async def test_every_kind_of_change_applies_to_the_next_call(port: int, store: Store) -> None:
+    """The server caches settings and prefix entries; each change must still show at once."""
+    caller = "+13035551212"
+    await store.set_extension("101", enabled=True)
+    assert (await place_call(port, ext="101", callerid=caller)).apps == ["MSet"]
+    await store.add_entries(Scope.EXTENSION, "101", Kind.BLOCK, [parse_pattern("+1303*")])
+    assert (await place_call(port, ext="101", callerid=caller)).apps == ["MSet", "Busy"]
+    await store.set_extension("101", treatment=Treatment.VOICEMAIL)
+    assert (await place_call(port, ext="101", callerid=caller)).apps[:2] == ["MSet", "VoiceMail"]
+    await store.remove_entries(Scope.EXTENSION, "101", Kind.BLOCK, [parse_pattern("+1303*")])
+    assert (await place_call(port, ext="101", callerid=caller)).apps == ["MSet"]
+    await store.add_entries(Scope.ACCOUNT, None, Kind.BLOCK, [parse_pattern(caller)])
+    assert (await place_call(port, ext="999", callerid=caller)).apps == ["MSet"]
+    await store.set_account(enabled=True, treatment=Treatment.BUSY)
+    t = await place_call(port, ext="999", callerid=caller)
+    assert t.commands[0] == mset("BLOCKED", "account-blocklist", "busy")
+    await store.add_entries(Scope.ACCOUNT, None, Kind.ALLOW, [parse_pattern("+1*")])
+    assert (await place_call(port, ext="999", callerid=caller)).commands == [
+        mset("ALLOWED", "allowlist")
+    ]

@@ -190,11 +190,11 @@ async def test_corrupt_database_fails_open_then_recovers(serve: ServeProcess) ->
     t = await place_call(serve.port, ext="102", callerid="+13035551212")
     assert t.apps == ["MSet", "Busy"]
     with sqlite3.connect(serve.db) as conn:
-        conn.execute("ALTER TABLE extensions RENAME TO extensions_broken")
+        conn.execute("ALTER TABLE entries RENAME TO entries_broken")
     t = await place_call(serve.port, ext="102", callerid="+13035551212")
     assert t.commands == ['EXEC MSet "CALLSCREEN_RESULT=ALLOWED,CALLSCREEN_REASON=error"']
     with sqlite3.connect(serve.db) as conn:
-        conn.execute("ALTER TABLE extensions_broken RENAME TO extensions")
+        conn.execute("ALTER TABLE entries_broken RENAME TO entries")
     t = await place_call(serve.port, ext="102", callerid="+13035551212")
     assert t.apps == ["MSet", "Busy"]
     out = serve.stop()
