@@ -66,11 +66,43 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
     return cmd
 
 
+#: Where ours is imported from: None = the checkout (the editable install); else a snapshot
+#: directory made at the start of a run (see snapshot_ours), so every run of the benchmark
+#: measures the same code even while someone edits the working tree.
+OURS_SRC: Path | None = None
+
+
+def snapshot_ours(workdir: Path, rev: str) -> tuple[Path, str]:
+    """Copy callscreen/ (the working tree, or ``rev`` from git) to workdir/ours-src."""
+    dst = workdir / "ours-src"
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    if rev == "worktree":
+        shutil.copytree(
+            REPO / "callscreen", dst / "callscreen", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        desc = f"working tree at {git('describe', '--always', '--dirty')}"
+    else:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", rev, "callscreen"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dst)], input=archive, check=True)
+        desc = f"{rev} = {git('rev-parse', '--short', rev)}"
+    return dst, desc
+
+
 def ours_cmd(db: Path, port: int, torture_max: float = 3600) -> list[str]:
-    exe = Path(PY).with_name("callscreen")
-    base = [str(exe)] if exe.exists() else [PY, "-m", "callscreen"]
+    # -m with cwd at the snapshot (or the checkout): sys.path[0] decides which callscreen runs.
     return [
-        *base,
+        PY,
+        "-m",
+        "callscreen",
         "--db",
         str(db),
         "serve",
@@ -158,9 +190,10 @@ def running(name: str, db: Path, workdir: Path, cmd: list[str] | None = None) ->
     log_path = workdir / f"{name}.log"
     cmd = pinned(0, cmd or server_cmd(name, db, port))
     t0 = time.perf_counter()
+    cwd = OURS_SRC if name == "ours" and OURS_SRC is not None else REPO
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=logf, stderr=logf, preexec_fn=_nofile, start_new_session=True
+            cmd, cwd=cwd, stdout=logf, stderr=logf, preexec_fn=_nofile, start_new_session=True
         )
     srv = Server(name, proc, port, log_path)
     try:
@@ -568,8 +601,9 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                         f"({100 * ceil['gen_cpu_util']:.0f}% CPU) was the bottleneck, so its "
                         "measured calls/s is a floor; the capacity column is the fair ceiling."
                     )
-        out.append("")
-        out.append(fmt_table(ratio_rows))
+        if len(ratio_rows) > 1:
+            out.append("")
+            out.append(fmt_table(ratio_rows))
     sc = res.get("scale") or []
     if sc:
         base = sc[0]["calls_per_s"] or 1
@@ -722,6 +756,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--entries", type=int, default=10_000, help="list size for throughput")
     ap.add_argument("--sizes", default="10,10000,1000000", help="list sizes for scale runs")
     ap.add_argument("--held", default="1000,10000", help="held calls for the memory runs")
+    ap.add_argument(
+        "--ours-from",
+        default="worktree",
+        metavar="REV",
+        help="measure callscreen/ as of this git revision, or 'worktree' (default: a copy of "
+        "the working tree taken at the start, so edits during the run do not leak in)",
+    )
     ap.add_argument("--cold", action="store_true", help="also a start-up after dropping caches")
     ap.add_argument("--workdir", type=Path, help="default: a temporary directory")
     ap.add_argument("--keep", action="store_true", help="keep the workdir (DBs, logs)")
@@ -744,13 +785,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global REUSE_SEEDS
+    global REUSE_SEEDS, OURS_SRC
     a = parse_args(argv)
     REUSE_SEEDS = a.reuse_seeds
     _nofile()
+    # SIGTERM: unwind, so the servers and the generator we started are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = a.workdir or Path(tempfile.mkdtemp(prefix="callscreen-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
+        if not a.quick:
+            OURS_SRC, desc = snapshot_ours(workdir, a.ours_from)
+            sys.path.insert(0, str(OURS_SRC))  # the seeder uses the same callscreen
+            log(f"measuring callscreen from {desc}")
         if a.quick:
             res = smoke(workdir, tuple(a.servers))
             for name, r in res.items():
@@ -773,7 +820,9 @@ def main(argv: list[str] | None = None) -> int:
         for part in a.parts:
             res[part] = globals()[f"part_{part}"](a, workdir, seeds)
         res["seeds"] = seeds
+        res["ours_from"] = desc
         text, _verdicts = report(res)
+        print(f"callscreen measured: {desc}\n")
         print(text)
         print(f"\n(total {time.time() - t0:.0f} s; workdir {workdir})")
         if a.json:
