@@ -146,6 +146,33 @@ class Server:
         return +c
 
 
+def machine_busy(interval: float = 0.5) -> float:
+    """CPUs busy machine-wide over ``interval`` seconds (from /proc/stat)."""
+    from bench.loadgen import system_busy
+
+    b0 = system_busy()
+    time.sleep(interval)
+    return (system_busy() - b0) / interval
+
+
+QUIET_WAIT = 0.0  # --quiet-wait: seconds to wait for other load to calm down before a run
+
+
+def wait_quiet(threshold: float = 0.15) -> float:
+    """Before a measured run: wait up to QUIET_WAIT s until other processes use < threshold
+    of a CPU. Returns the busy level seen last (reported as it is if the wait ran out)."""
+    deadline = time.monotonic() + QUIET_WAIT
+    busy = machine_busy()
+    waited = False
+    while busy >= threshold and time.monotonic() < deadline:
+        if not waited:
+            log(f"  waiting for other load to calm down ({busy:.2f} CPUs busy) ...")
+            waited = True
+        time.sleep(1.0)
+        busy = machine_busy()
+    return busy
+
+
 def copy_db(src: Path, dst: Path) -> Path:
     for suffix in ("", "-wal", "-shm"):
         Path(str(dst) + suffix).unlink(missing_ok=True)
@@ -225,6 +252,8 @@ def running(name: str, db: Path, workdir: Path, cmd: list[str] | None = None) ->
 
 
 def loadgen(srv: Server, manifest: Path, *extra: str, check: bool = True) -> dict[str, Any]:
+    if QUIET_WAIT:
+        wait_quiet(0.15 + 0.05)  # the idle server itself is ~0
     cmd = [
         PY,
         "-m",
@@ -763,6 +792,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="measure callscreen/ as of this git revision, or 'worktree' (default: a copy of "
         "the working tree taken at the start, so edits during the run do not leak in)",
     )
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="before each measured run wait up to S s for other processes to go quiet "
+        "(< 0.2 CPU); the 'other' column shows what was left (0 = never wait)",
+    )
     ap.add_argument("--cold", action="store_true", help="also a start-up after dropping caches")
     ap.add_argument("--workdir", type=Path, help="default: a temporary directory")
     ap.add_argument("--keep", action="store_true", help="keep the workdir (DBs, logs)")
@@ -785,9 +822,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global REUSE_SEEDS, OURS_SRC
+    global REUSE_SEEDS, OURS_SRC, QUIET_WAIT
     a = parse_args(argv)
     REUSE_SEEDS = a.reuse_seeds
+    QUIET_WAIT = 0.0 if a.quick else a.quiet_wait
     _nofile()
     # SIGTERM: unwind, so the servers and the generator we started are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
