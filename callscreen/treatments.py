@@ -31,14 +31,23 @@ async def busy(session: AgiSession, config: TreatmentConfig) -> None:
 
 
 async def voicemail(session: AgiSession, mailbox: str, config: TreatmentConfig) -> str:
-    """VoiceMail with the unavailable greeting; busy if VoiceMail fails (no such mailbox).
+    """VoiceMail with the unavailable greeting; busy if there is no such mailbox.
 
-    Returns what happened: ``left`` / ``failed-busy`` / ``failed``.
+    VoiceMail answers the channel before it finds out the mailbox does not exist, and Busy on an
+    answered channel is only a tone (no cause 17, and the caller pays for an answered call): so
+    ask ``VM_INFO(box,exists)`` first (seen on Asterisk 22: ``200 result=1 (0)`` for no box).
+    Returns what happened: ``left`` / ``no-mailbox-busy`` / ``failed-busy`` / ``failed``.
     """
+    exists = await session.send("GET FULL VARIABLE", f"${{VM_INFO({mailbox},exists)}}")
+    if exists.ok and exists.data == "0" and not session.hung_up:
+        log.warning("no voicemail box %s: busy instead", mailbox)
+        await busy(session, config)
+        return "no-mailbox-busy"
     await session.exec("VoiceMail", f"{mailbox},u", timeout=config.voicemail_timeout)
     status = await session.get_variable("VMSTATUS")  # still allowed after a hangup
     if status == "FAILED":
-        log.warning("VoiceMail(%s) failed (no such mailbox?): falling back to busy", mailbox)
+        # The caller hung up during the greeting, or voicemail itself failed.
+        log.warning("VoiceMail(%s) ended with VMSTATUS=FAILED", mailbox)
         if not session.hung_up:
             await busy(session, config)
             return "failed-busy"

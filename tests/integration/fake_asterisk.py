@@ -14,6 +14,7 @@ What it reproduces (see ASTERISK-FACTS.md; the e2e suite checks the same against
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -158,6 +159,11 @@ class FakeAsterisk:
             return USAGE_520
         if words and words[0].upper() == "EXEC":
             return await self._exec(words[1], words[2] if len(words) > 2 else "")
+        if verb == "GET FULL" and len(words) > 3 and words[2].upper() == "VARIABLE":
+            m = re.fullmatch(r"\$\{VM_INFO\(([^,]+),exists\)\}", words[3])
+            if m:  # the only expression we evaluate; others: empty, as for an unset variable
+                return f"200 result=1 ({int(m.group(1) in self.channel.mailboxes)})\n".encode()
+            return b"200 result=1 ()\n"
         if verb == "GET VARIABLE":
             value = self.t.variables.get(words[2]) if len(words) > 2 else None
             return b"200 result=0\n" if value is None else f"200 result=1 ({value})\n".encode()
@@ -185,7 +191,8 @@ class FakeAsterisk:
         if self.t.hung_up:
             return b"200 result=-1\n"
         if app_l == "busy":  # unanswered channel: cause 17; the caller hangs up on the busy tone
-            self.t.variables["HANGUPCAUSE"] = "17"
+            if "ANSWERED" not in self.t.variables:  # answered: only a tone, no cause
+                self.t.variables["HANGUPCAUSE"] = "17"
             self._hang_up()
             return b"200 result=-1\n"
         if app_l == "ringing":
@@ -202,6 +209,8 @@ class FakeAsterisk:
         if app_l == "voicemail":
             box = data.split(",", 1)[0]
             if box not in self.channel.mailboxes:
+                # Seen on Asterisk 22: VoiceMail answers first, then fails.
+                self.t.variables["ANSWERED"] = "1"
                 self.t.variables["VMSTATUS"] = "FAILED"
                 return b"200 result=-1\n"
             await asyncio.sleep(self.channel.voicemail_seconds)

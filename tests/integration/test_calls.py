@@ -54,6 +54,7 @@ async def test_voicemail_then_vmstatus_check(port: int, store: Store) -> None:
     t = await place_call(port, ext="101", callerid="+13035551212")
     assert t.commands == [
         mset("BLOCKED", "ext-blocklist", "voicemail"),
+        'GET FULL VARIABLE "${VM_INFO(101@default,exists)}"',
         'EXEC VoiceMail "101@default,u"',
         "GET VARIABLE VMSTATUS",
     ]
@@ -63,8 +64,8 @@ async def test_voicemail_then_vmstatus_check(port: int, store: Store) -> None:
 async def test_voicemail_missing_mailbox_falls_back_to_busy(port: int, store: Store) -> None:
     await block(store, "103", "+13035551212", treatment=Treatment.VOICEMAIL)
     t = await place_call(port, ext="103", callerid="+13035551212")
-    assert t.apps == ["MSet", "VoiceMail", "Busy"]
-    assert t.commands[1] == 'EXEC VoiceMail "103@default,u"'
+    assert t.apps == ["MSet", "Busy"]  # never VoiceMail: it would answer the call first
+    assert t.commands[1] == 'GET FULL VARIABLE "${VM_INFO(103@default,exists)}"'
     assert t.variables["HANGUPCAUSE"] == "17" and t.closed_by_server
 
 
@@ -72,7 +73,7 @@ async def test_voicemail_uses_the_configured_mailbox(port: int, store: Store) ->
     await block(store, "104", "+13035551212", treatment=Treatment.VOICEMAIL)
     await store.set_extension("104", mailbox="102@default")
     t = await place_call(port, ext="104", callerid="+13035551212")
-    assert t.commands[1] == 'EXEC VoiceMail "102@default,u"'
+    assert t.commands[2] == 'EXEC VoiceMail "102@default,u"'
 
 
 async def test_torture_rings_until_the_caller_gives_up(port: int, store: Store) -> None:
