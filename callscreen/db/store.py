@@ -1,6 +1,7 @@
-"""The admin side of the store (aiosqlite): settings, lists, call log writes.
+"""The admin side of the store (aiosqlite): settings, lists, bulk import, call log writes.
 
-Every change is one transaction: a batch of numbers is stored whole or not at all.
+Every change is one transaction: a batch of numbers is stored whole or not at all. Transactions
+on one Store are serialized (the server's call-log writer and ``block-last`` share one).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,40 @@ class ListedEntry:
     created_at: float
     hits: int
     last_hit: float | None
+    expires_at: float | None = None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or time.time())
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """One row of a bulk import."""
+
+    scope: Scope
+    ext: str  # "" for the account scope
+    kind: Kind
+    pattern: Pattern
+    note: str = ""
+    expires_at: float | None = None
+
+    @property
+    def key(self) -> tuple[str, bool, str, str, str]:
+        return (
+            self.pattern.value,
+            self.pattern.prefix,
+            self.scope.value,
+            self.ext,
+            self.kind.value,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: int  # new entries
+    updated: int  # expired entries revived, or temporary ones given a later expiry
+    unchanged: int  # already listed (as they are)
+    duplicates: int  # repeated within the input
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +116,46 @@ def _where_list(scope: Scope, ext: str | None, kind: Kind) -> tuple[str, tuple[A
     )
 
 
+# Add one entry; an entry already listed changes only when that makes it last longer: an expired
+# one is revived (as if new), a temporary one gets the later expiry (NULL: never). ?11 is now.
+_UPSERT = (
+    "INSERT INTO entries (account_id, scope, ext, kind, value, prefix, raw, note, created_at, "
+    "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+    "ON CONFLICT (account_id, value, prefix, scope, ext, kind) DO UPDATE SET "
+    "raw = CASE WHEN entries.expires_at <= ?11 THEN excluded.raw ELSE entries.raw END, "
+    "note = CASE WHEN entries.expires_at <= ?11 THEN excluded.note ELSE entries.note END, "
+    "created_at = CASE WHEN entries.expires_at <= ?11 THEN excluded.created_at "
+    "ELSE entries.created_at END, "
+    "expires_at = excluded.expires_at "
+    "WHERE entries.expires_at IS NOT NULL AND (excluded.expires_at IS NULL "
+    "OR excluded.expires_at > max(entries.expires_at, ?11))"
+)
+_LISTED_COLUMNS = f"{_ENTRY_COLUMNS}, created_at, hits, last_hit, expires_at"
+_CALL_COLUMNS = (
+    "time, ext, caller_raw, caller_e164, result, reason, treatment, entry_id, duration, uniqueid"
+)
+#: Rows per executemany in a bulk import (a progress tick between chunks).
+IMPORT_CHUNK = 50_000
+
+
+def _listed(r: Sequence[Any]) -> ListedEntry:
+    return ListedEntry(entry_from_row(tuple(r[:8])), r[8], r[9], r[10], r[11])
+
+
+def _where_entries(
+    scope: Scope | None, ext: str | None, kind: Kind | None
+) -> tuple[str, list[Any]]:
+    where: list[str] = ["account_id = ?"]
+    params: list[Any] = [ACCOUNT_ID]
+    if scope is not None:
+        where.append("scope = ? AND ext = ?")
+        params += [scope.value, _scope_ext(scope, ext)]
+    if kind is not None:
+        where.append("kind = ?")
+        params.append(kind.value)
+    return " AND ".join(where), params
+
+
 def _scope_ext(scope: Scope, ext: str | None) -> str:
     if scope is Scope.EXTENSION:
         if not ext:
@@ -95,6 +170,7 @@ class Store:
     def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
         self.path = path
         self._db = db
+        self._writing = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -120,19 +196,20 @@ class Store:
         await self.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
-        try:
-            yield self._db
-            await self._db.execute("COMMIT")
-        except BaseException as exc:
-            await self._db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"writing to {self.path}: {exc}") from exc
-            raise
+    async def _transaction(self, *, rollback: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._writing:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+            try:
+                yield self._db
+                await self._db.execute("ROLLBACK" if rollback else "COMMIT")
+            except BaseException as exc:
+                await self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"writing to {self.path}: {exc}") from exc
+                raise
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -244,8 +321,14 @@ class Store:
         kind: Kind,
         patterns: Iterable[Pattern],
         note: str = "",
+        *,
+        expires_at: float | None = None,
     ) -> tuple[list[Pattern], list[Pattern]]:
-        """Add all or nothing. Returns (added, already listed)."""
+        """Add all or nothing. Returns (added, already listed).
+
+        ``expires_at`` (epoch seconds) makes the entries temporary. An entry already listed
+        counts as added when this revives it (it had expired) or makes it last longer.
+        """
         ext_value = _scope_ext(scope, ext)
         added: list[Pattern] = []
         existing: list[Pattern] = []
@@ -255,8 +338,7 @@ class Store:
                 await self._ensure_extension(db, ext_value)
             for p in dict.fromkeys(patterns):  # dedupe within the batch, keep order
                 cur = await db.execute(
-                    "INSERT OR IGNORE INTO entries (account_id, scope, ext, kind, value, prefix, "
-                    "raw, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _UPSERT,
                     (
                         ACCOUNT_ID,
                         scope.value,
@@ -267,10 +349,99 @@ class Store:
                         p.raw,
                         note,
                         now,
+                        expires_at,
+                        now,
                     ),
                 )
                 (added if cur.rowcount else existing).append(p)
         return added, existing
+
+    async def import_entries(
+        self,
+        scope: Scope,
+        ext: str | None,
+        kind: Kind,
+        patterns: Iterable[Pattern],
+        *,
+        note: str = "",
+        expires_at: float | None = None,
+        dry_run: bool = False,
+    ) -> ImportResult:
+        """The bulk path for one list: like :meth:`add_entries` without the per-number lists
+        (a million numbers in seconds: sorted rows, ``executemany``, one transaction)."""
+        ext_value = _scope_ext(scope, ext)
+        return await self.import_rows(
+            (NewEntry(scope, ext_value, kind, p, note, expires_at) for p in patterns),
+            dry_run=dry_run,
+        )
+
+    async def import_rows(
+        self,
+        rows: Iterable[NewEntry],
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportResult:
+        """Add entries of any lists, all or nothing (``dry_run``: count, then roll back).
+
+        ``progress(n)`` is called after each chunk of rows written.
+        """
+        ordered = sorted(rows, key=lambda r: r.key)  # index order: appends, not random inserts
+        unique: list[NewEntry] = []
+        for row in ordered:
+            if row.scope is Scope.EXTENSION:
+                check_ext(row.ext)
+            elif row.ext:
+                raise InvalidInput("an account entry has no extension")
+            if unique and unique[-1].key == row.key:
+                continue  # the sort is stable: the first in the input wins
+            unique.append(row)
+        now = time.time()
+        exts = sorted({r.ext for r in unique if r.scope is Scope.EXTENSION})
+        changed = 0
+        async with self._transaction(rollback=dry_run) as db:
+            if len(unique) > 10_000:  # a bigger page cache for the index inserts
+                await db.execute("PRAGMA cache_size=-65536")
+            before = await self._count(db)
+            for ext in exts:
+                await self._ensure_extension(db, ext)
+            for start in range(0, len(unique), IMPORT_CHUNK):
+                cur = await db.executemany(
+                    _UPSERT,
+                    [
+                        (
+                            ACCOUNT_ID,
+                            r.scope.value,
+                            r.ext,
+                            r.kind.value,
+                            r.pattern.value,
+                            int(r.pattern.prefix),
+                            r.pattern.raw,
+                            r.note,
+                            now,
+                            r.expires_at,
+                            now,
+                        )
+                        for r in unique[start : start + IMPORT_CHUNK]
+                    ],
+                )
+                changed += max(cur.rowcount, 0)
+                if progress is not None:
+                    progress(min(start + IMPORT_CHUNK, len(unique)))
+            added = await self._count(db) - before
+            await db.execute("PRAGMA cache_size=-2000")
+        return ImportResult(
+            added=added,
+            updated=changed - added,
+            unchanged=len(unique) - changed,
+            duplicates=len(ordered) - len(unique),
+        )
+
+    @staticmethod
+    async def _count(db: aiosqlite.Connection) -> int:
+        async with db.execute("SELECT count(*) FROM entries") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def remove_entries(
         self, scope: Scope, ext: str | None, kind: Kind, patterns: Iterable[Pattern]
@@ -290,17 +461,50 @@ class Store:
         return removed, missing
 
     async def list_entries(
-        self, scope: Scope, ext: str | None, kind: Kind, *, limit: int | None = None
+        self,
+        scope: Scope,
+        ext: str | None,
+        kind: Kind,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ListedEntry]:
-        where, params = _where_list(scope, _scope_ext(scope, ext), kind)
+        """One page of a list, in number order (all of it without ``limit``)."""
+        return [e async for e in self.iter_entries(scope, ext, kind, limit=limit, offset=offset)]
+
+    async def iter_entries(
+        self,
+        scope: Scope | None = None,
+        ext: str | None = None,
+        kind: Kind | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        chunk: int = 5000,
+    ) -> AsyncIterator[ListedEntry]:
+        """Stream entries (``scope``/``kind`` None: every list) in list then number order,
+        ``chunk`` rows per read: a million entries never sit in memory at once."""
+        where, params = _where_entries(scope, ext, kind)
+        # ORDER BY ... value, id follows the entries_list index: no sort, rows stream.
         sql = (
-            f"SELECT {_ENTRY_COLUMNS}, created_at, hits, last_hit FROM entries WHERE {where} "
-            "ORDER BY value, prefix"
+            f"SELECT {_LISTED_COLUMNS} FROM entries WHERE {where} "
+            "ORDER BY scope, ext, kind, value, id LIMIT ? OFFSET ?"
         )
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = await self._fetchall(sql, params)
-        return [ListedEntry(entry_from_row(r[:8]), r[8], r[9], r[10]) for r in rows]
+        params += [-1 if limit is None else int(limit), int(offset)]
+        try:
+            async with self._db.execute(sql, params) as cur:
+                while rows := await cur.fetchmany(chunk):
+                    for r in rows:
+                        yield _listed(r)
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading {self.path}: {exc}") from exc
+
+    async def count_entries(
+        self, scope: Scope | None = None, ext: str | None = None, kind: Kind | None = None
+    ) -> int:
+        where, params = _where_entries(scope, ext, kind)
+        rows = await self._fetchall(f"SELECT count(*) FROM entries WHERE {where}", params)
+        return int(rows[0][0])
 
     # -- call log and counters (the server's batched writer calls these) ---------------------
     async def write_calls(
@@ -335,15 +539,23 @@ class Store:
                 [(n, last, entry_id) for entry_id, (n, last) in hits.items()],
             )
 
-    async def recent_calls(self, *, ext: str | None = None, limit: int = 50) -> list[CallRecord]:
-        sql = (
-            "SELECT time, ext, caller_raw, caller_e164, result, reason, treatment, entry_id, "
-            "duration, uniqueid FROM call_log WHERE account_id = ?"
-        )
+    async def recent_calls(
+        self, *, ext: str | None = None, result: str | None = None, limit: int = 50
+    ) -> list[CallRecord]:
+        """The newest calls first (by the time each call came in)."""
+        sql = f"SELECT {_CALL_COLUMNS} FROM call_log WHERE account_id = ?"
         params: list[Any] = [ACCOUNT_ID]
         if ext is not None:
             sql += " AND ext = ?"
             params.append(ext)
+        if result is not None:
+            sql += " AND result = ?"
+            params.append(result)
         sql += " ORDER BY time DESC, id DESC LIMIT ?"
         params.append(int(limit))
         return [CallRecord(*r) for r in await self._fetchall(sql, params)]
+
+    async def last_caller(self, ext: str) -> CallRecord | None:
+        """The most recent call to ``ext`` that got through (rang the phone), or None."""
+        calls = await self.recent_calls(ext=check_ext(ext), result="ALLOWED", limit=1)
+        return calls[0] if calls else None
