@@ -9,11 +9,13 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .db.errors import StoreError
 from .db.lookup import Lookup
 from .db.recorder import Recorder
 from .db.store import Store
 from .fastagi import FastAGIServer, ServerLimits
 from .fastagi.server import Network
+from .metrics import MetricsServer, exposition
 from .numbers import DEFAULT_REGION
 from .screening import Screener
 from .treatments import TreatmentConfig
@@ -41,6 +43,8 @@ class Config:
     max_connections: int = 20_000
     drain_timeout: float = 5.0
     allow_from: tuple[Network, ...] = field(default_factory=tuple)
+    metrics_port: int | None = None  # None: no /metrics and /health
+    metrics_host: str = DEFAULT_HOST
 
     def check(self) -> None:
         loopback = self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
@@ -63,7 +67,10 @@ class Server:
         self.store: Store | None = None
         self.recorder: Recorder | None = None
         self.agi: FastAGIServer | None = None
+        self.screener: Screener | None = None
+        self.metrics: MetricsServer | None = None
         self.addresses: list[tuple[str, int]] = []
+        self.metrics_addresses: list[tuple[str, int]] = []
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
@@ -72,11 +79,12 @@ class Server:
         self.lookup = Lookup(c.db)
         self.recorder = Recorder(self.store)
         self.recorder.start()
-        screener = Screener(
+        screener = self.screener = Screener(
             self.lookup,
             self.recorder,
             region=c.region,
             treatment_config=TreatmentConfig(c.torture_max, c.torture_wait),
+            store=self.store,
         )
         limits = ServerLimits(
             header_timeout=c.header_timeout,
@@ -88,6 +96,21 @@ class Server:
         self.addresses = await self.agi.start(c.host, c.port)
         for host, port in self.addresses:
             log.info("listening on %s:%d (database %s)", host, port, c.db)
+        if c.metrics_port is not None:
+            self.metrics = MetricsServer(lambda: exposition(self), self.health)
+            self.metrics_addresses = await self.metrics.start(c.metrics_host, c.metrics_port)
+            for host, port in self.metrics_addresses:
+                log.info("metrics on http://%s:%d/metrics (and /health)", host, port)
+
+    def health(self) -> tuple[bool, str]:
+        """For /health: serving, and the database answers a settings read."""
+        if self._stop.is_set() or self.lookup is None:
+            return False, "stopping"
+        try:
+            self.lookup.settings("health")
+        except StoreError as exc:
+            return False, f"database: {exc}"
+        return True, "ok"
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -97,6 +120,8 @@ class Server:
 
     async def stop(self) -> None:
         """Stop accepting, drain calls, close held ones, flush the call log, close the store."""
+        if self.metrics is not None:
+            await self.metrics.close()
         if self.agi is not None:
             log.info("shutting down: %d calls open", len(self.agi.connections))
             await self.agi.shutdown(self.config.drain_timeout)

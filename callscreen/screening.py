@@ -6,20 +6,25 @@ import logging
 import time
 from collections.abc import Mapping
 
-from . import policy, treatments
+from . import blocklast, policy, treatments
 from .db.errors import StoreError
 from .db.lookup import Lookup
 from .db.recorder import Recorder
-from .db.store import CallRecord
+from .db.store import CallRecord, Store
 from .fastagi import AgiSession
+from .metrics import Metrics
 from .numbers import DEFAULT_REGION, Caller, caller_from
-from .policy import FAIL_OPEN, Decision, ExtensionSettings
+from .policy import FAIL_OPEN, Decision, ExtensionSettings, Result
 from .treatments import TreatmentConfig
 
 log = logging.getLogger("callscreen.calls")
 
 #: The AGI script path the shipped dialplan calls: agi://host:port/screen
 ROUTE_SCREEN = "screen"
+#: The *32 feature code: agi://host:port/block-last,EXT (see callscreen.blocklast)
+ROUTE_BLOCK_LAST = blocklast.ROUTE_BLOCK_LAST
+#: Extensions whose last caller is kept in memory for block-last (then the oldest is dropped).
+MAX_REMEMBERED = 100_000
 
 
 def extension_of(env: Mapping[str, str]) -> str:
@@ -56,19 +61,30 @@ class Screener:
         *,
         region: str = DEFAULT_REGION,
         treatment_config: TreatmentConfig | None = None,
+        store: Store | None = None,
     ) -> None:
         self.lookup = lookup
         self.recorder = recorder
         self.region = region
         self.treatment_config = treatment_config or TreatmentConfig()
         self.decision_errors = 0
+        self.store = store or (recorder.store if recorder is not None else None)
+        self.metrics = Metrics()
+        #: ext -> (time, caller) of the newest call that got through: block-last must see a
+        #: call before the batched call-log write does.
+        self.last_callers: dict[str, tuple[float, Caller]] = {}
 
     async def __call__(self, session: AgiSession) -> None:
-        if session.script != ROUTE_SCREEN:
+        script = session.script
+        if script == ROUTE_SCREEN:
+            await self.screen(session)
+        elif script == ROUTE_BLOCK_LAST:
+            self.metrics.blocked_last(
+                await blocklast.handle(session, self.store, self.last_callers)
+            )
+        else:
             # Not ours to judge: close without a result; the shipped routine lets it through.
-            log.warning("unknown AGI script %r from %s: closing", session.script, session.peer)
-            return
-        await self.screen(session)
+            log.warning("unknown AGI script %r from %s: closing", script, session.peer)
 
     def _decide(self, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
         if not ext:
@@ -89,7 +105,14 @@ class Screener:
         env = session.env
         ext = extension_of(env)
         caller = caller_of(env, self.region)
+        t0 = time.perf_counter()
         settings, decision = self._decide(ext, caller)
+        self.metrics.call(decision, time.perf_counter() - t0)
+        if decision.result is Result.ALLOWED and ext:
+            last = self.last_callers
+            if len(last) >= MAX_REMEMBERED and ext not in last:
+                del last[next(iter(last))]
+            last[ext] = (started, caller)
         outcome = ""
         try:
             reply = await session.exec("MSet", channel_variables(decision))
@@ -126,6 +149,8 @@ class Screener:
     @staticmethod
     def _log(started: float, ext: str, caller: Caller, d: Decision, outcome: str) -> None:
         if log.isEnabledFor(logging.INFO):
+            ms = (time.time() - started) * 1000
+            entry = d.entry.pattern if d.entry else None
             log.info(
                 "call to %s from %s: %s %s%s%s%s (%.1f ms)",
                 ext or "?",
@@ -133,7 +158,20 @@ class Screener:
                 d.result.value,
                 d.reason.value,
                 f" {d.treatment.value}" if d.treatment else "",
-                f" [{d.entry.pattern}]" if d.entry else "",
+                f" [{entry}]" if entry else "",
                 f" -> {outcome}" if outcome else "",
-                (time.time() - started) * 1000,
+                ms,
+                # Fields for --log-format json (callscreen.logfmt.CALL_FIELDS).
+                extra={
+                    "call": (
+                        ext,
+                        caller.display,
+                        d.result,
+                        d.reason,
+                        d.treatment,
+                        entry,
+                        outcome or None,
+                        round(ms, 2),
+                    )
+                },
             )

@@ -1,0 +1,87 @@
+"""The ``block-last`` AGI route: a user dials *32 to block the last caller to their extension.
+
+``AGI(agi://host:port/block-last,EXT)`` where EXT is the user's own extension. The last caller
+is the newest call to EXT that got through (a blocked caller never rang the phone), taken from
+the screener's memory of recent calls and from the call log, whichever is newer: the call log
+is written in batches, so a call a tenth of a second ago may not be in it yet.
+
+The server answers with one ``MSet``: ``CALLSCREEN_BLOCK_STATUS`` is ``ADDED`` (now on EXT's
+block list), ``ALREADY`` (it was), ``ANONYMOUS`` (the last caller had no number to block),
+``NOCALLER`` (no call to EXT known) or ``ERROR``; ``CALLSCREEN_BLOCKED_NUMBER`` is the number
+(E.164) for ADDED and ALREADY, else empty.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .db.errors import InvalidInput, StoreError
+from .db.store import Store, check_ext
+from .fastagi import AgiSession
+from .numbers import Caller, Pattern
+from .policy import Kind, Scope
+
+log = logging.getLogger("callscreen.calls")
+
+ROUTE_BLOCK_LAST = "block-last"
+NOTE = "*32: blocked by the user"
+
+ADDED, ALREADY, ANONYMOUS, NOCALLER, ERROR = "ADDED", "ALREADY", "ANONYMOUS", "NOCALLER", "ERROR"
+STATUSES = (ADDED, ALREADY, ANONYMOUS, NOCALLER, ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class LastCall:
+    time: float
+    raw: str
+    e164: str | None
+
+
+async def last_call(store: Store | None, ext: str, remembered: LastCall | None) -> LastCall | None:
+    """The newer of the in-memory last caller and the call log's (raises StoreError)."""
+    best = remembered
+    if store is not None:
+        row = await store.last_caller(ext)
+        if row is not None and (best is None or row.time > best.time):
+            best = LastCall(row.time, row.caller_raw, row.caller_e164)
+    return best
+
+
+async def block(store: Store, ext: str, last: LastCall | None) -> tuple[str, str]:
+    """Put the last caller on EXT's block list; returns (status, number)."""
+    if last is None:
+        return NOCALLER, ""
+    if last.e164 is None:
+        return ANONYMOUS, ""
+    pattern = Pattern(last.e164, False, last.raw.strip() or last.e164)
+    added, _ = await store.add_entries(Scope.EXTENSION, ext, Kind.BLOCK, [pattern], NOTE)
+    return (ADDED if added else ALREADY), last.e164
+
+
+async def handle(
+    session: AgiSession, store: Store | None, remembered: dict[str, tuple[float, Caller]]
+) -> str:
+    """Serve one *32 request; returns the status."""
+    args = session.args
+    ext = args[0].strip() if args else ""
+    status, number = ERROR, ""
+    try:
+        if store is None:
+            raise StoreError("no store")
+        check_ext(ext)
+        mem = remembered.get(ext)
+        last = await last_call(
+            store, ext, LastCall(mem[0], mem[1].raw, mem[1].e164) if mem else None
+        )
+        status, number = await block(store, ext, last)
+    except InvalidInput:
+        log.warning("block-last from %s: no valid extension in the request (%r)", session.peer, ext)
+    except StoreError as exc:
+        log.error("block-last for %s: store error: %s", ext, exc)
+    log.info("block-last for %s: %s %s", ext or "?", status, number)
+    if not session.hung_up:
+        await session.exec(
+            "MSet", f"CALLSCREEN_BLOCK_STATUS={status},CALLSCREEN_BLOCKED_NUMBER={number}"
+        )
+    return status

@@ -1,0 +1,193 @@
+"""Prometheus metrics and ``/health``, served by asyncio on the server's own loop.
+
+The per-call cost is a dict increment and a bucket increment (:meth:`Metrics.call`); everything
+else (gauges, the text) is computed when Prometheus scrapes. A dozen series do not need
+prometheus-client, whose labelled counters take a lock per increment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .policy import Decision, Reason, Result, Treatment
+
+if TYPE_CHECKING:
+    from .app import Server
+
+log = logging.getLogger("callscreen.metrics")
+
+#: Decision latency buckets (seconds): the decision is two indexed reads, microseconds.
+BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """Counters the screener bumps per call; read at scrape time."""
+
+    __slots__ = ("block_last", "buckets", "calls", "latency_sum")
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[Result, Reason, Treatment | None], int] = {}
+        self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
+        self.latency_sum = 0.0
+        self.block_last: dict[str, int] = {}
+
+    def call(self, d: Decision, seconds: float) -> None:
+        key = (d.result, d.reason, d.treatment)
+        calls = self.calls
+        calls[key] = calls.get(key, 0) + 1
+        self.buckets[bisect_left(BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
+    def blocked_last(self, status: str) -> None:
+        self.block_last[status] = self.block_last.get(status, 0) + 1
+
+
+def _series(
+    out: list[str], name: str, kind: str, help_: str, rows: Sequence[tuple[str, float]]
+) -> None:
+    out.append(f"# HELP {name} {help_}")
+    out.append(f"# TYPE {name} {kind}")
+    for labels, value in rows:
+        out.append(
+            f"{name}{labels} {value:g}" if isinstance(value, float) else f"{name}{labels} {value}"
+        )
+
+
+def exposition(server: Server) -> str:
+    """The Prometheus text format (0.0.4) for one running server."""
+    out: list[str] = []
+    screener, agi, recorder = server.screener, server.agi, server.recorder
+    m = screener.metrics if screener is not None else Metrics()
+    calls = [
+        (f'{{result="{r}",reason="{why}",treatment="{t or ""}"}}', n)
+        for (r, why, t), n in sorted(m.calls.items(), key=lambda kv: tuple(map(str, kv[0])))
+    ]
+    _series(out, "callscreen_calls_total", "counter", "Calls screened, by decision.", calls)
+    out.append(
+        "# HELP callscreen_decision_seconds Time to decide a call (settings and list reads)."
+    )
+    out.append("# TYPE callscreen_decision_seconds histogram")
+    total = 0
+    for bound, n in zip([*map(str, BUCKETS), "+Inf"], m.buckets, strict=True):
+        total += n
+        out.append(f'callscreen_decision_seconds_bucket{{le="{bound}"}} {total}')
+    out.append(f"callscreen_decision_seconds_sum {m.latency_sum:.9f}")
+    out.append(f"callscreen_decision_seconds_count {total}")
+    conns = list(agi.connections) if agi is not None else []
+    held = sum(1 for c in conns if c.session is not None and c.session.holding)
+    _series(
+        out, "callscreen_open_connections", "gauge", "FastAGI connections open.", [("", len(conns))]
+    )
+    _series(
+        out,
+        "callscreen_held_calls",
+        "gauge",
+        "Blocked calls held in endless ringing.",
+        [("", held)],
+    )
+    stats = agi.stats if agi is not None else None
+    _series(
+        out,
+        "callscreen_connections_total",
+        "counter",
+        "FastAGI connections, by outcome at accept.",
+        [
+            ('{outcome="accepted"}', stats.accepted if stats else 0),
+            ('{outcome="refused_cap"}', stats.refused_cap if stats else 0),
+            ('{outcome="refused_address"}', stats.refused_address if stats else 0),
+            ('{outcome="bad_header"}', stats.bad_header if stats else 0),
+        ],
+    )
+    _series(
+        out,
+        "callscreen_db_errors_total",
+        "counter",
+        "Database errors: reads while deciding (the call failed open), call-log writes refused.",
+        [
+            ('{op="decide"}', screener.decision_errors if screener is not None else 0),
+            ('{op="call_log_write"}', recorder.write_errors if recorder is not None else 0),
+        ],
+    )
+    _series(
+        out,
+        "callscreen_call_log_queue",
+        "gauge",
+        "Call-log rows waiting to be written.",
+        [("", recorder.queued if recorder is not None else 0)],
+    )
+    _series(
+        out,
+        "callscreen_call_log_rows_total",
+        "counter",
+        "Call-log rows written, and dropped when the queue was full.",
+        [
+            ('{state="written"}', recorder.written if recorder is not None else 0),
+            ('{state="dropped"}', recorder.dropped if recorder is not None else 0),
+        ],
+    )
+    _series(
+        out,
+        "callscreen_block_last_total",
+        "counter",
+        "Feature-code requests to block the last caller, by outcome.",
+        [(f'{{status="{s}"}}', n) for s, n in sorted(m.block_last.items())],
+    )
+    return "\n".join(out) + "\n"
+
+
+class MetricsServer:
+    """A tiny HTTP/1.0 server: ``GET /metrics`` and ``GET /health``, one request per connection."""
+
+    def __init__(self, render: Callable[[], str], health: Callable[[], tuple[bool, str]]) -> None:
+        self.render = render
+        self.health = health
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> list[tuple[str, int]]:
+        self._server = await asyncio.start_server(self._handle, host, port, reuse_address=True)
+        return [s.getsockname()[:2] for s in self._server.sockets]
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            method, path, *_ = [*head.split(b"\r\n", 1)[0].decode("latin-1").split(), "", ""]
+            status, body, ctype = self._route(method, path.split("?", 1)[0])
+            data = body.encode()
+            writer.write(
+                f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+            )
+            if method != "HEAD":
+                writer.write(data)
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except ConnectionError:
+            pass
+        except Exception:  # a scrape must never take the server down
+            log.exception("metrics request failed")
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    def _route(self, method: str, path: str) -> tuple[str, str, str]:
+        if method not in ("GET", "HEAD"):
+            return "405 Method Not Allowed", "GET only\n", "text/plain"
+        if path == "/metrics":
+            return "200 OK", self.render(), CONTENT_TYPE
+        if path == "/health":
+            ok, why = self.health()
+            return ("200 OK" if ok else "503 Service Unavailable"), why + "\n", "text/plain"
+        return "404 Not Found", "try /metrics or /health\n", "text/plain"
