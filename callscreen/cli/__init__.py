@@ -1,0 +1,10 @@
+"""The ``callscreen`` command: thin click commands over the library.
+
+One module per area; importing them registers their commands on :data:`cli`.
+``callscreen.cli:main`` is the console entry point.
+"""
+
+from . import lists, serve, settings  # noqa: F401  (register the commands)
+from .base import cli, main
+
+__all__ = ["cli", "main"]

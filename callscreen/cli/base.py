@@ -1,0 +1,184 @@
+"""The root command, the shared helpers, and the entry point.
+
+Errors the user can fix come out as one line on stderr: exit 2 for bad input (nothing written),
+exit 1 for a failure of the store or the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from .. import __version__, config
+from ..db.errors import InvalidInput, StoreError
+from ..db.schema import DEFAULT_DB
+from ..db.store import Store, check_ext
+from ..numbers import DEFAULT_REGION, valid_region
+from ..policy import Scope
+
+T = TypeVar("T")
+
+
+class Ctx:
+    def __init__(self, db: Path, region: str, config_path: Path | None = None) -> None:
+        self.db = db
+        self.region = region
+        self.config_path = config_path
+
+    def run(self, fn: Callable[[Store], Awaitable[T]]) -> T:
+        async def go() -> T:
+            async with await Store.open(self.db) as store:
+                return await fn(store)
+
+        return run(go())
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except InvalidInput as exc:
+        raise click.UsageError(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def bad(message: str) -> NoReturn:
+    raise click.UsageError(message)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+class JsonArray:
+    """A JSON array written one element per line as it comes: no list in memory.
+
+    ``with JsonArray() as out: out.add(item)``; on an error the array is left unclosed.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> JsonArray:
+        return self
+
+    def add(self, item: Any) -> None:
+        sys.stdout.write(("[\n  " if not self.count else ",\n  ") + json.dumps(item))
+        self.count += 1
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            sys.stdout.write("\n]\n" if self.count else "[]\n")
+        sys.stdout.flush()
+
+
+def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*row)
+    Console(soft_wrap=True).print(t)
+
+
+def scope_of(ext: str | None, account: bool) -> tuple[Scope, str | None]:
+    if bool(ext) == account:
+        bad("give exactly one of --ext EXT or --account")
+    if ext:
+        try:
+            check_ext(ext)
+        except InvalidInput as exc:
+            bad(str(exc))
+        return Scope.EXTENSION, ext
+    return Scope.ACCOUNT, None
+
+
+def valid_ext(ext: str | None) -> str | None:
+    if ext is not None:
+        try:
+            check_ext(ext)
+        except InvalidInput as exc:
+            bad(str(exc))
+    return ext
+
+
+def parsed(fn: Callable[[str], T], value: str | None, option: str) -> T | None:
+    """Parse an option's text with ``fn`` (a ValueError becomes a one-line usage error)."""
+    if value is None:
+        return None
+    try:
+        return fn(value)
+    except ValueError as exc:
+        bad(f"{option}: {exc}")
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """Eager: runs before the other options read their defaults, so the file can supply them."""
+    if value is None:
+        return None
+    try:
+        cfg = config.load(value)
+    except config.ConfigFileError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param_hint="--config") from None
+    ctx.default_map = {**(ctx.default_map or {}), **config.default_map(cfg)}
+    return value
+
+
+# -- the group ---------------------------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="callscreen")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=config.ENV,
+    is_eager=True,
+    callback=_load_config,
+    help=f"TOML config file with defaults for the options below and for serve (env {config.ENV}).",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CALLSCREEN_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    help="SQLite database (env CALLSCREEN_DB). Created on first use.",
+)
+@click.option(
+    "--region",
+    envvar="CALLSCREEN_REGION",
+    default=DEFAULT_REGION,
+    show_default=True,
+    help="Default region for numbers without a country code (env CALLSCREEN_REGION).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, db: Path, region: str) -> None:
+    """Call screening for Asterisk: a FastAGI server and the admin commands for its block lists."""
+    if not valid_region(region):
+        bad(f"unknown region {region!r} (an ISO country code such as US, GB, DE)")
+    ctx.obj = Ctx(Path(db).expanduser(), region.upper(), config_path)
+
+
+# -- entry point -------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every error is one line on stderr (exit 2: bad input, 1: failure)."""
+    try:
+        cli.main(args=argv, prog_name="callscreen", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("callscreen: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        message = exc.format_message().splitlines()[0] if exc.format_message() else str(exc)
+        click.echo(f"callscreen: error: {message}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

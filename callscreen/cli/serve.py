@@ -1,0 +1,189 @@
+"""``serve``: the FastAGI server, configured by flags, environment, config file, defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from .. import app, logfmt
+from ..db.errors import StoreError
+from .base import Ctx, bad, cli, emit_json, table
+
+_SOURCES = {
+    ParameterSource.COMMANDLINE: "flag",
+    ParameterSource.ENVIRONMENT: "env",
+    ParameterSource.DEFAULT_MAP: "config file",
+    ParameterSource.DEFAULT: "default",
+}
+
+
+def _source(ctx: click.Context, name: str) -> str:
+    src = ctx.get_parameter_source(name)
+    return _SOURCES.get(src, "default") if src is not None else "default"
+
+
+@cli.command()
+@click.option(
+    "--host",
+    envvar="CALLSCREEN_HOST",
+    default=app.DEFAULT_HOST,
+    show_default=True,
+    help="Address to listen on (env CALLSCREEN_HOST).",
+)
+@click.option(
+    "--port",
+    envvar="CALLSCREEN_PORT",
+    default=app.DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one (env CALLSCREEN_PORT).",
+)
+@click.option(
+    "--allow-from",
+    envvar="CALLSCREEN_ALLOW_FROM",
+    multiple=True,
+    metavar="CIDR",
+    help="Asterisk addresses allowed to connect; required when --host is not loopback. "
+    "Repeatable (env CALLSCREEN_ALLOW_FROM, space-separated).",
+)
+@click.option(
+    "--torture-max",
+    envvar="CALLSCREEN_TORTURE_MAX",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds of endless ringing before a tortured call is hung up.",
+)
+@click.option(
+    "--header-timeout",
+    envvar="CALLSCREEN_HEADER_TIMEOUT",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds a connection has to send its AGI environment.",
+)
+@click.option(
+    "--max-connections",
+    envvar="CALLSCREEN_MAX_CONNECTIONS",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections beyond this are closed at once (the call fails open).",
+)
+@click.option(
+    "--log-level",
+    envvar="CALLSCREEN_LOG_LEVEL",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="info logs one line per call.",
+)
+@click.option(
+    "--log-format",
+    envvar="CALLSCREEN_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    type=click.Choice(logfmt.FORMATS),
+    help="json: one JSON object per line, with the call's fields (for log shippers).",
+)
+@click.option(
+    "--metrics-port",
+    envvar="CALLSCREEN_METRICS_PORT",
+    type=click.IntRange(0, 65535),
+    help="Serve Prometheus /metrics and /health on this port (off unless given).",
+)
+@click.option(
+    "--metrics-host",
+    envvar="CALLSCREEN_METRICS_HOST",
+    default=app.DEFAULT_HOST,
+    show_default=True,
+    help="Address for --metrics-port.",
+)
+@click.option(
+    "--check-config",
+    is_flag=True,
+    help="Check the settings, print each with where it came from, and exit.",
+)
+@click.option("--json", "as_json", is_flag=True, help="With --check-config: print JSON.")
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    allow_from: tuple[str, ...],
+    torture_max: float,
+    header_timeout: float,
+    max_connections: int,
+    log_level: str,
+    log_format: str,
+    metrics_port: int | None,
+    metrics_host: str,
+    check_config: bool,
+    as_json: bool,
+) -> None:
+    """Run the FastAGI screening server until SIGTERM/SIGINT."""
+    from ..fastagi import parse_networks
+
+    obj: Ctx = ctx.obj
+    try:
+        networks = parse_networks(allow_from)
+    except ValueError as exc:
+        bad(f"--allow-from: {exc}")
+    config = app.Config(
+        db=obj.db,
+        host=host,
+        port=port,
+        region=obj.region,
+        torture_max=torture_max,
+        header_timeout=header_timeout,
+        max_connections=max_connections,
+        allow_from=networks,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
+    try:
+        config.check()
+    except app.ConfigError as exc:
+        bad(str(exc))
+    if check_config:
+        _print_config(ctx, as_json)
+        return
+    logfmt.setup(log_level, log_format)
+    try:
+        app.run(config)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
+
+
+def _print_config(ctx: click.Context, as_json: bool) -> None:
+    parent = ctx.parent
+    assert parent is not None
+    rows: list[tuple[str, Any, str]] = []
+    for name in ("db", "region"):
+        value = parent.params[name]
+        rows.append((name, str(value) if isinstance(value, Path) else value, _source(parent, name)))
+    for name, value in ctx.params.items():
+        if name in ("check_config", "as_json"):
+            continue
+        rows.append((name, list(value) if isinstance(value, tuple) else value, _source(ctx, name)))
+    cfg = ctx.obj.config_path
+    if as_json:
+        emit_json(
+            {
+                "config_file": str(cfg) if cfg else None,
+                "settings": {n: {"value": v, "source": s} for n, v, s in rows},
+            }
+        )
+        return
+    table(
+        f"settings (config file: {cfg or 'none'})",
+        ["setting", "value", "from"],
+        [[n, "" if v is None else str(v), s] for n, v, s in rows],
+    )
