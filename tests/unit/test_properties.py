@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 from hypothesis import given
 from hypothesis import strategies as st
 
 from callscreen.fastagi.protocol import ReplyKind, ReplyParser, command, parse_env
-from callscreen.numbers import InvalidNumber, caller_from, normalize, parse_pattern
+from callscreen.numbers import InvalidNumber, _already_normal, caller_from, normalize, parse_pattern
 
 
 def asterisk_parse_args(line: str) -> list[str]:
@@ -125,3 +126,36 @@ def test_every_us_form_matches_its_entry(a: int, b: int, c: int, form: str) -> N
     entry = parse_pattern(f"+1{a}{b}{c:04d}")
     assert normalize(typed) == entry.value
     assert parse_pattern(f"{a}*").matches(normalize(typed))
+
+
+_CCS = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _phonenumbers_e164(text: str, region: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+@given(
+    st.sampled_from(_CCS),
+    st.text(alphabet="0123456789", min_size=4, max_size=14),
+    st.sampled_from(["US", "GB", "DE", "IT", "AR", "MX", "RU"]),
+)
+def test_fast_path_agrees_with_phonenumbers(cc: int, national: str, region: str) -> None:
+    text = f"+{cc}{national}"
+    fast = _already_normal(text, region)
+    if fast is not None:
+        assert fast == _phonenumbers_e164(text, region)
+
+
+@given(
+    st.from_regex(r"[2-9][0-9]{9}", fullmatch=True), st.sampled_from(["US", "CA", "JM", "GB", "DE"])
+)
+def test_fast_path_national_nanp_agrees_with_phonenumbers(number: str, region: str) -> None:
+    fast = _already_normal(number, region)
+    if fast is not None:
+        assert fast == _phonenumbers_e164(number, region)
+    assert (fast is not None) == (region in ("US", "CA", "JM"))
