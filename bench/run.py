@@ -35,7 +35,6 @@ from bench import seed as seeder
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-PORTS = {"ours": 4573, "peer": 4574, "ceiling": 4575}
 MIX = "allowed=70,blocked=20,anonymous=5,torture=5"
 QUICK_MIX = "allowed=50,blocked=25,anonymous=10,torture=10,voicemail=5"
 PARTS = ("throughput", "scale", "startup", "memory", "profile")
@@ -146,6 +145,13 @@ class Server:
         return +c
 
 
+def free_port() -> int:
+    """A port nobody listens on now (the default 4573 may be someone's test server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def machine_busy(interval: float = 0.5) -> float:
     """CPUs busy machine-wide over ``interval`` seconds (from /proc/stat)."""
     from bench.loadgen import system_busy
@@ -212,10 +218,10 @@ def first_call(port: int, ext: str = "2001", caller: str = "+12025550123") -> bo
 
 
 @contextlib.contextmanager
-def running(name: str, db: Path, workdir: Path, cmd: list[str] | None = None) -> Iterator[Server]:
-    port = PORTS[name]
+def running(name: str, db: Path, workdir: Path) -> Iterator[Server]:
+    port = free_port()
     log_path = workdir / f"{name}.log"
-    cmd = pinned(0, cmd or server_cmd(name, db, port))
+    cmd = pinned(0, server_cmd(name, db, port))
     t0 = time.perf_counter()
     cwd = OURS_SRC if name == "ours" and OURS_SRC is not None else REPO
     with open(log_path, "ab") as logf:
@@ -233,6 +239,8 @@ def running(name: str, db: Path, workdir: Path, cmd: list[str] | None = None) ->
                 )
             if first_call(port):
                 srv.startup_s = time.perf_counter() - t0
+                if proc.poll() is not None:  # someone else answered on that port
+                    continue
                 break
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"{name} did not answer a call within 60 s")
@@ -274,6 +282,10 @@ def loadgen(srv: Server, manifest: Path, *extra: str, check: bool = True) -> dic
         out: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         raise RuntimeError(f"loadgen failed ({p.returncode}):\n{p.stdout}\n{p.stderr}") from None
+    if srv.proc.poll() is not None:
+        out["ok"] = False
+        out["errors"] += 1
+        out["error_kinds"]["server exited during the run"] = 1
     return out
 
 
