@@ -84,7 +84,7 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
 
     t = Table(title=title, show_lines=False, header_style="bold")
     for col in columns:
-        t.add_column(col)
+        t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*row)
     Console(soft_wrap=True).print(t)

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +74,6 @@ class NewEntry:
     pattern: Pattern
     note: str = ""
     expires_at: float | None = None
-
-    @property
-    def key(self) -> tuple[str, bool, str, str, str]:
-        return (
-            self.pattern.value,
-            self.pattern.prefix,
-            self.scope.value,
-            self.ext,
-            self.kind.value,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,18 +377,33 @@ class Store:
 
         ``progress(n)`` is called after each chunk of rows written.
         """
-        ordered = sorted(rows, key=lambda r: r.key)  # index order: appends, not random inserts
-        unique: list[NewEntry] = []
-        for row in ordered:
-            if row.scope is Scope.EXTENSION:
-                check_ext(row.ext)
-            elif row.ext:
-                raise InvalidInput("an account entry has no extension")
-            if unique and unique[-1].key == row.key:
-                continue  # the sort is stable: the first in the input wins
-            unique.append(row)
         now = time.time()
-        exts = sorted({r.ext for r in unique if r.scope is Scope.EXTENSION})
+        params = [
+            (
+                ACCOUNT_ID,
+                r.scope.value,
+                r.ext,
+                r.kind.value,
+                r.pattern.value,
+                int(r.pattern.prefix),
+                r.pattern.raw,
+                r.note,
+                now,
+                r.expires_at,
+                now,
+            )
+            for r in rows
+        ]
+        lists = {(p[1], p[2]) for p in params}
+        for scope, ext in lists:
+            if scope == Scope.EXTENSION.value:
+                check_ext(ext)
+            elif ext:
+                raise InvalidInput("an account entry has no extension")
+        key = itemgetter(4, 5, 1, 2, 3)  # entries_key order: appends, not random inserts
+        params.sort(key=key)  # stable: of repeated rows, the first in the input wins
+        unique = [p for i, p in enumerate(params) if i == 0 or key(params[i - 1]) != key(p)]
+        exts = sorted(ext for scope, ext in lists if scope == Scope.EXTENSION.value)
         changed = 0
         async with self._transaction(rollback=dry_run) as db:
             if len(unique) > 10_000:  # a bigger page cache for the index inserts
@@ -406,25 +412,7 @@ class Store:
             for ext in exts:
                 await self._ensure_extension(db, ext)
             for start in range(0, len(unique), IMPORT_CHUNK):
-                cur = await db.executemany(
-                    _UPSERT,
-                    [
-                        (
-                            ACCOUNT_ID,
-                            r.scope.value,
-                            r.ext,
-                            r.kind.value,
-                            r.pattern.value,
-                            int(r.pattern.prefix),
-                            r.pattern.raw,
-                            r.note,
-                            now,
-                            r.expires_at,
-                            now,
-                        )
-                        for r in unique[start : start + IMPORT_CHUNK]
-                    ],
-                )
+                cur = await db.executemany(_UPSERT, unique[start : start + IMPORT_CHUNK])
                 changed += max(cur.rowcount, 0)
                 if progress is not None:
                     progress(min(start + IMPORT_CHUNK, len(unique)))
@@ -434,7 +422,7 @@ class Store:
             added=added,
             updated=changed - added,
             unchanged=len(unique) - changed,
-            duplicates=len(ordered) - len(unique),
+            duplicates=len(params) - len(unique),
         )
 
     @staticmethod
