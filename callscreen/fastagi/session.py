@@ -10,6 +10,7 @@ from .protocol import ProtocolError, Reply, ReplyKind, command
 
 _Writer = Callable[[bytes], None]
 _Closer = Callable[[], None]
+_Peer = Callable[[], str]
 
 #: Replies nobody asked for that we keep before giving up on the peer.
 _MAX_UNREAD = 64
@@ -38,13 +39,15 @@ class AgiSession:
     __slots__ = (
         "_close_transport",
         "_closed",
+        "_deadline",
+        "_peer",
         "_pending",
+        "_verb",
         "_waiter",
         "_write",
         "env",
         "holding",
         "hung_up",
-        "peer",
         "reply_timeout",
     )
 
@@ -53,11 +56,11 @@ class AgiSession:
         env: Mapping[str, str],
         write: _Writer,
         close: _Closer,
-        peer: str = "",
+        peer: _Peer | str = "",
         reply_timeout: float = 10.0,
     ) -> None:
         self.env = env
-        self.peer = peer
+        self._peer = peer
         #: Default limit for a reply; long applications pass their own to :meth:`send`.
         self.reply_timeout = reply_timeout
         self.hung_up = False
@@ -69,6 +72,12 @@ class AgiSession:
         self._waiter: asyncio.Future[Reply] | None = None
         self._pending: deque[Reply | BaseException] = deque()
         self._closed = False
+        self._deadline: float | None = None  # when the awaited reply is overdue
+        self._verb = ""
+
+    @property
+    def peer(self) -> str:
+        return self._peer if isinstance(self._peer, str) else self._peer()
 
     # -- environment -----------------------------------------------------------------------
     @property
@@ -162,14 +171,16 @@ class AgiSession:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[Reply] = loop.create_future()
         self._waiter = waiter
-        # A timer callback, not wait_for(): no extra task on the per-call path.
-        timer = loop.call_later(timeout, self._timed_out, waiter, verb, timeout)
+        # A deadline the server's sweep checks (check_deadline), not a timer per command.
+        self._deadline, self._verb = loop.time() + timeout, verb
         try:
             return await waiter
         finally:
-            timer.cancel()
+            self._deadline = None
 
-    def _timed_out(self, waiter: asyncio.Future[Reply], verb: str, timeout: float) -> None:
-        if not waiter.done():
+    def check_deadline(self, now: float) -> None:
+        """Fail the awaited reply with :class:`ReplyTimeout` once its deadline has passed."""
+        waiter = self._waiter
+        if self._deadline is not None and now >= self._deadline and waiter and not waiter.done():
             self._waiter = None
-            waiter.set_exception(ReplyTimeout(f"{verb}: no reply in {timeout:g} s"))
+            waiter.set_exception(ReplyTimeout(f"{self._verb}: reply overdue"))
