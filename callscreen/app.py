@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -93,6 +94,10 @@ class Server:
             allow_from=c.allow_from,
         )
         self.agi = FastAGIServer(screener, limits)
+        # Everything loaded so far (phonenumbers' metadata for every country, modules) lives as
+        # long as the process: keep it out of the garbage collector's full passes.
+        gc.collect()
+        gc.freeze()
         self.addresses = await self.agi.start(c.host, c.port)
         for host, port in self.addresses:
             log.info("listening on %s:%d (database %s)", host, port, c.db)
