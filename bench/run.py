@@ -300,11 +300,13 @@ def seeded(workdir: Path, entries: int, cache: dict[int, dict[str, Any]]) -> dic
             log(f"reusing the {entries:,}-entry seed (import took {cache[entries]['import_s']} s)")
             return cache[entries]
         log(f"seeding {entries:,} entries through callscreen's Store API ...")
-        m = seeder.seed(workdir / f"seed-{entries}.db", entries)
+        m = seeder.seed(workdir / f"seed-{entries}.db", entries, src=OURS_SRC)
         m.pop("calls")
         summary.write_text(json.dumps(m))
         cache[entries] = m
-        log(f"  import {m['import_s']:.2f} s, DB {m['db_bytes'] / 1e6:.1f} MB")
+        log(
+            f"  import {m['import_s']:.2f} s via {m['import_via']}, DB {m['db_bytes'] / 1e6:.1f} MB"
+        )
     return cache[entries]
 
 
