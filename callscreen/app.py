@@ -108,11 +108,12 @@ class Server:
                 log.info("metrics on http://%s:%d/metrics (and /health)", host, port)
 
     def health(self) -> tuple[bool, str]:
-        """For /health: serving, and the database answers a settings read."""
+        """For /health: serving, and the reads a call makes (settings, entries) work."""
         if self._stop.is_set() or self.lookup is None:
             return False, "stopping"
         try:
             self.lookup.settings("health")
+            self.lookup.candidates("health", "+1")
         except StoreError as exc:
             return False, f"database: {exc}"
         return True, "ok"

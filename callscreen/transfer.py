@@ -5,7 +5,8 @@ Columns: ``number`` (a number or a prefix like ``+1900*``, any form ``block add`
 empty: never) so that importing an export gives back exactly the same lists, and ``export
 --all`` puts ``scope`` (ext/account), ``ext`` and ``kind`` (block/allow) first. A file of just
 numbers, one per line, with no header, is fine too. JSON is an array of objects with the same
-keys (``pattern`` is accepted for ``number``, so ``block list --json`` output imports as well).
+keys (``pattern`` is accepted for ``number``, so ``block list --json`` output imports with
+``--all``).
 """
 
 from __future__ import annotations

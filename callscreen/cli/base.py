@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -87,7 +88,8 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
         t.add_column(col, overflow="fold")
     for row in rows:
         t.add_row(*row)
-    Console(soft_wrap=True).print(t)
+    # Piped (| grep, | less): wide enough that a row stays on one line.
+    Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250).print(t)
 
 
 def scope_of(ext: str | None, account: bool) -> tuple[Scope, str | None]:
@@ -172,7 +174,9 @@ def cli(ctx: click.Context, config_path: Path | None, db: Path, region: str) -> 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every error is one line on stderr (exit 2: bad input, 1: failure)."""
     try:
-        cli.main(args=argv, prog_name="callscreen", standalone_mode=False)
+        # Not standalone: click would print its own multi-line errors. It then *returns* the
+        # code of ctx.exit(N) (doctor's failures) instead of exiting.
+        code = cli.main(args=argv, prog_name="callscreen", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("callscreen: aborted", err=True)
         sys.exit(1)
@@ -182,3 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # `callscreen export --all | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

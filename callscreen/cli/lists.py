@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -212,9 +213,11 @@ def _stream_json(
     now = time.time()
 
     async def go(s: Store) -> None:
-        with JsonArray() as out:
-            async for e in s.iter_entries(scope, ext, kind, limit=limit, offset=offset):
-                out.add(entry_json(e, now))
+        entries = s.iter_entries(scope, ext, kind, limit=limit, offset=offset)
+        async with contextlib.aclosing(entries) as it:
+            with JsonArray() as out:
+                async for e in it:
+                    out.add(entry_json(e, now))
 
     obj.run(go)
 

@@ -184,15 +184,16 @@ def export(
     list_kind = None if all_lists else target.kind
 
     async def go(s: Store) -> None:
-        entries = s.iter_entries(scope, target.ext or None, list_kind)
-        if fmt == "json":
-            with JsonArray() as out:
-                async for e in entries:
-                    out.add(transfer.json_item(e, all_lists))
-        else:
-            writer = transfer.CsvWriter(sys.stdout, all_lists)
-            async for e in entries:
-                writer.add(e)
-            sys.stdout.flush()
+        # aclosing: a reader that goes away (| head) closes the cursor before the store.
+        async with contextlib.aclosing(s.iter_entries(scope, target.ext or None, list_kind)) as it:
+            if fmt == "json":
+                with JsonArray() as out:
+                    async for e in it:
+                        out.add(transfer.json_item(e, all_lists))
+            else:
+                writer = transfer.CsvWriter(sys.stdout, all_lists)
+                async for e in it:
+                    writer.add(e)
+                sys.stdout.flush()
 
     obj.run(go)

@@ -10,7 +10,7 @@ import asyncio
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from operator import itemgetter
@@ -469,7 +469,7 @@ class Store:
         limit: int | None = None,
         offset: int = 0,
         chunk: int = 5000,
-    ) -> AsyncIterator[ListedEntry]:
+    ) -> AsyncGenerator[ListedEntry, None]:
         """Stream entries (``scope``/``kind`` None: every list) in list then number order,
         ``chunk`` rows per read: a million entries never sit in memory at once."""
         where, params = _where_entries(scope, ext, kind)
