@@ -15,7 +15,8 @@ class Run:
     def __init__(self, db: Path, capsys: pytest.CaptureFixture[str]) -> None:
         self.db, self.capsys = db, capsys
 
-    def __call__(self, *args: str, code: int = 0) -> str:
+    def __call__(self, *args: str, code: int = 0, lines: int = 1) -> str:
+        """Run the CLI; on an error (``code``) expect ``lines`` error lines and no output."""
         exit_code = 0
         try:
             main(["--db", str(self.db), *args])
@@ -25,7 +26,8 @@ class Run:
         assert exit_code == code, (out, err)
         if code:
             assert out == ""
-            assert err.count("\n") == 1 and err.startswith("callscreen: error: "), err
+            assert err.count("\n") == lines, err
+            assert all(line.startswith("callscreen: error: ") for line in err.splitlines()), err
             return err
         return out
 

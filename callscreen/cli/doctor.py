@@ -1,0 +1,117 @@
+"""``doctor`` (check a deployment) and ``dialplan`` (print the shipped routine)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import app, doctor
+from ..fastagi import parse_networks
+from .base import Ctx, bad, cli, emit_json
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        bad(f"--probe: expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _config_check(ctx: click.Context, host: str, port: int) -> doctor.Check:
+    obj: Ctx = ctx.obj
+    root = ctx.find_root()
+    serve: dict[str, Any] = (root.default_map or {}).get("serve", {})
+    env = os.environ.get("CALLSCREEN_ALLOW_FROM")
+    allow = env.split() if env else list(serve.get("allow_from", []))
+    source = f"config file {obj.config_path}" if obj.config_path else "no config file"
+    try:
+        app.Config(db=obj.db, host=host, port=port, allow_from=parse_networks(allow)).check()
+    except (ValueError, app.ConfigError) as exc:
+        return doctor.Check("config", False, f"{source}: {exc}", "fix serve.host / allow_from")
+    return doctor.Check(
+        "config",
+        True,
+        f"{source}; serve listens on {host}:{port}, region {obj.region}, database {obj.db}",
+    )
+
+
+@cli.command(name="doctor")
+@click.option(
+    "--dialplan",
+    "dialplan_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Your dialplan file (e.g. /etc/asterisk/extensions.conf): the routine must match.",
+)
+@click.option(
+    "--voicemail-conf",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="voicemail.conf: every extension sending callers to voicemail needs its mailbox.",
+)
+@click.option("--probe", metavar="HOST:PORT", help="Place a test call on a running server.")
+@click.option(
+    "--host",
+    envvar="CALLSCREEN_HOST",
+    default=app.DEFAULT_HOST,
+    show_default=True,
+    help="The address serve uses (env CALLSCREEN_HOST, config serve.host).",
+)
+@click.option(
+    "--port",
+    envvar="CALLSCREEN_PORT",
+    default=app.DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="The port serve uses (env CALLSCREEN_PORT, config serve.port).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def doctor_(
+    ctx: click.Context,
+    dialplan_path: Path | None,
+    voicemail_conf: Path | None,
+    probe: str | None,
+    host: str,
+    port: int,
+    as_json: bool,
+) -> None:
+    """Check the database, the config, the port, the dialplan routine, the voicemail boxes
+    and (--probe) a running server. Prints ok/FAIL with a fix for each; exits 1 on a failure."""
+    obj: Ctx = ctx.obj
+    target = _hostport(probe) if probe else None
+    checks = [_config_check(ctx, host, port), *doctor.check_database(obj.db)]
+    checks.append(doctor.check_port(host, port))
+    if dialplan_path is not None:
+        checks += doctor.check_dialplan(dialplan_path)
+    if voicemail_conf is not None:
+        if obj.db.exists():
+            try:
+                boxes = doctor.voicemail_boxes(obj.db)
+            except Exception as exc:  # a broken database is reported above
+                checks.append(doctor.Check("voicemail boxes", False, f"database: {exc}"))
+            else:
+                checks.append(doctor.check_voicemail(voicemail_conf, boxes))
+        else:
+            checks.append(doctor.check_voicemail(voicemail_conf, {}))
+    if target is not None:
+        checks.append(doctor.probe(*target))
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        emit_json({"ok": not failed, "checks": [c.as_dict() for c in checks]})
+    else:
+        for c in checks:
+            mark = click.style("ok  ", fg="green") if c.ok else click.style("FAIL", fg="red")
+            click.echo(f"{mark}  {c.name}: {c.detail}")
+            if c.hint and not c.ok:
+                click.echo(f"      fix: {c.hint}")
+        click.echo(f"{len(checks)} checks, {len(failed)} failed")
+    if failed:
+        ctx.exit(1)
+
+
+@cli.command(name="dialplan")
+def dialplan() -> None:
+    """Print the dialplan routine of this version (callscreen.conf), to install or compare."""
+    click.echo(doctor.shipped_dialplan(), nl=False)
