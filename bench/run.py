@@ -490,12 +490,13 @@ def part_profile(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
 
 
 _LINE = re.compile(r":\d+\)$")
-_ENTRY_FRAMES = {
-    "main (callscreen/cli.py)",
-    "serve (callscreen/cli.py)",
-    "run (callscreen/app.py)",
-    "<module> (callscreen)",
-}
+# Frames every sample of the server passes through (main, serve, run): not hot spots.
+_ENTRY_PREFIXES = (
+    "main (callscreen/",
+    "<module> (callscreen",
+    "serve (callscreen/",
+    "run (callscreen/app",
+)
 
 
 def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
@@ -521,7 +522,7 @@ def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
     ours = {
         f: n
         for f, n in incl.items()
-        if "callscreen/" in f and "/bench/" not in f and f not in _ENTRY_FRAMES
+        if "callscreen/" in f and "/bench/" not in f and not f.startswith(_ENTRY_PREFIXES)
     }
     return {
         "samples": total,
@@ -650,7 +651,21 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     sc = res.get("scale") or []
     if sc:
         base = sc[0]["calls_per_s"] or 1
-        rows = [["entries", "import s", "DB MB", "start-up s", "calls/s", "vs smallest", "errors"]]
+        base_cap = capacity(sc[0]) or 1
+        rows = [
+            [
+                "entries",
+                "import s",
+                "DB MB",
+                "start-up s",
+                "calls/s",
+                "vs smallest",
+                "CPU/call us",
+                "capacity vs smallest",
+                "other",
+                "errors",
+            ]
+        ]
         for r in sc:
             rows.append(
                 [
@@ -660,6 +675,9 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
                     f"{r['startup_s']:.3f}",
                     f"{r['calls_per_s']:.0f}",
                     f"{r['calls_per_s'] / base:.2f}x",
+                    f"{r.get('server_cpu_per_call_us', 0):.0f}",
+                    f"{capacity(r) / base_cap:.2f}x",
+                    f"{100 * r.get('other_cpu_util', 0):.0f}%",
                     str(r["errors"] + r["mismatches"]),
                 ]
             )
@@ -667,7 +685,9 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         out.append(fmt_table(rows))
         big = sc[-1]
         if big["entries"] >= 1_000_000:
-            ok = big["calls_per_s"] >= 0.9 * base and big["ok"]
+            # Judged on both the measured calls/s and the CPU per call (less sensitive to other
+            # load on the machine): met only if both are within 10%.
+            ok = big["calls_per_s"] >= 0.9 * base and capacity(big) >= 0.9 * base_cap and big["ok"]
             verdicts["1M vs 10 entries throughput (within 10%)"] = ok
             verdicts["1M import < 30 s"] = big["import_s"] < 30
             verdicts["startup with 1M entries < 2 s (first run)"] = big["startup_s"] < 2
@@ -788,6 +808,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--quick", action="store_true", help="correctness smoke test (seconds)")
+    ap.add_argument("--report-from", type=Path, metavar="JSON", help="re-print a --json result")
     ap.add_argument("--parts", default=",".join(PARTS[:4]), help=f"of {','.join(PARTS)}")
     ap.add_argument("--servers", default="ours,peer,ceiling")
     ap.add_argument("--concurrency", default="50,500")
@@ -838,6 +859,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     global REUSE_SEEDS, OURS_SRC, QUIET_WAIT
     a = parse_args(argv)
+    if a.report_from:
+        res = json.loads(a.report_from.read_text())
+        print(f"callscreen measured: {res.get('ours_from', '?')}\n")
+        print(report(res)[0])
+        return 0
     REUSE_SEEDS = a.reuse_seeds
     QUIET_WAIT = 0.0 if a.quick else a.quiet_wait
     _nofile()
