@@ -112,8 +112,7 @@ class Server:
         if self._stop.is_set() or self.lookup is None:
             return False, "stopping"
         try:
-            self.lookup.settings("health")
-            self.lookup.candidates("health", "+1")
+            self.lookup.read("health", "+1")
         except StoreError as exc:
             return False, f"database: {exc}"
         return True, "ok"

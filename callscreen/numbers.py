@@ -173,8 +173,7 @@ def is_anonymous(number: str, callingpres: str | int | None = None) -> bool:
     text = number.strip()
     if text.lower() in ANONYMOUS_WORDS:
         return True
-    digits = _SEPARATORS.sub("", text).lstrip("+")
-    if digits and set(digits) == {"0"}:
+    if "0" in text and not text.strip("+0 ().-/"):  # all zeros
         return True
     if callingpres not in (None, ""):
         try:
@@ -195,8 +194,3 @@ def caller_from(
         return Caller(number, normalize(number, region), False)
     except InvalidNumber:
         return Caller(number, None, False)  # a name or garbage: matches no entry
-
-
-def prefixes_of(e164: str) -> list[str]:
-    """Every string a list entry could hold to match ``e164``: its prefixes, longest last."""
-    return [e164[:i] for i in range(2, len(e164) + 1)]

@@ -111,11 +111,20 @@ class Decision:
 FAIL_OPEN = Decision(Result.ALLOWED, Reason.ERROR)
 
 
-def _best(entries: list[Entry]) -> Entry | None:
-    """The most specific entry: an exact number beats a prefix, a longer prefix a shorter."""
-    if not entries:
-        return None
-    return max(entries, key=lambda e: (not e.prefix, len(e.value)))
+def _specificity(e: Entry) -> tuple[bool, int]:
+    """An exact number beats a prefix, a longer prefix a shorter one."""
+    return (not e.prefix, len(e.value))
+
+
+def _best_by_list(ext: str, number: str, entries: list[Entry]) -> dict[tuple[Scope, Kind], Entry]:
+    """The most specific entry that applies, for each (scope, kind) list."""
+    best: dict[tuple[Scope, Kind], Entry] = {}
+    for e in entries:
+        if e.applies(ext, number):
+            key = (e.scope, e.kind)
+            if key not in best or _specificity(e) > _specificity(best[key]):
+                best[key] = e
+    return best
 
 
 def decide(
@@ -128,20 +137,16 @@ def decide(
     store passes just the candidates for this caller, so this filter is cheap)."""
     treatment = ext.treatment or account.treatment
     number = caller.e164
-    matches = [e for e in entries if e.applies(ext.ext, number)] if number else []
-
-    def pick(scope: Scope, kind: Kind) -> Entry | None:
-        return _best([e for e in matches if e.scope is scope and e.kind is kind])
-
-    allowed = pick(Scope.EXTENSION, Kind.ALLOW) or pick(Scope.ACCOUNT, Kind.ALLOW)
+    best = _best_by_list(ext.ext, number, entries) if number and entries else {}
+    allowed = best.get((Scope.EXTENSION, Kind.ALLOW)) or best.get((Scope.ACCOUNT, Kind.ALLOW))
     if allowed is not None:
         return Decision(Result.ALLOWED, Reason.ALLOWLIST, entry=allowed)
     if caller.anonymous and (
         (ext.enabled and ext.block_anonymous) or (account.enabled and account.block_anonymous)
     ):
         return Decision(Result.BLOCKED, Reason.ANONYMOUS, treatment)
-    if ext.enabled and (hit := pick(Scope.EXTENSION, Kind.BLOCK)) is not None:
+    if ext.enabled and (hit := best.get((Scope.EXTENSION, Kind.BLOCK))) is not None:
         return Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, treatment, hit)
-    if account.enabled and (hit := pick(Scope.ACCOUNT, Kind.BLOCK)) is not None:
+    if account.enabled and (hit := best.get((Scope.ACCOUNT, Kind.BLOCK))) is not None:
         return Decision(Result.BLOCKED, Reason.ACCOUNT_BLOCKLIST, treatment, hit)
     return Decision(Result.ALLOWED, Reason.NOT_LISTED if ext.enabled else Reason.BLOCKING_OFF)

@@ -38,8 +38,7 @@ def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
 
 def decide(lookup: Lookup, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
     """The decision for one call, read fresh from the store (raises StoreError)."""
-    account, settings = lookup.settings(ext)
-    entries = lookup.candidates(ext, caller.e164) if caller.e164 else []
+    account, settings, entries = lookup.read(ext, caller.e164)
     return settings, policy.decide(account, settings, caller, entries)
 
 

@@ -4,11 +4,11 @@ Synchronous on purpose: SQLite serves these from its page cache (and a memory ma
 microseconds, so a thread hop (aiosqlite) would cost more than the read. WAL mode means the
 CLI's writes never block it.
 
-Per call: one read of ``settings_version`` (moved by triggers on any change to the account, the
-extensions or a prefix entry) decides whether the cached settings and prefix entries are still
-current, then one index probe for the caller's exact number. Every call sees the committed
-state: a CLI change applies to the next call, no restart, and a list of a million exact numbers
-costs the same probe as a list of ten.
+Per call, one statement in one read transaction: ``settings_version`` (moved by triggers on any
+change to the account, the extensions or a prefix entry), which says whether the cached settings
+and prefix entries are still current, and the index probe for the caller's exact number. Every
+call sees the committed state: a CLI change applies to the next call, no restart, and a list of
+a million exact numbers costs the same probe as a list of ten.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..numbers import prefixes_of
 from ..policy import AccountSettings, Entry, ExtensionSettings, Kind, Scope, Treatment
 from .errors import StoreError
 from .schema import connect
@@ -28,7 +27,6 @@ ACCOUNT_ID = 1
 
 _ENTRY_COLUMNS = "id, scope, kind, value, prefix, raw, ext, note"
 
-_VERSION_SQL = "SELECT version FROM settings_version WHERE id = 1"
 _ACCOUNT_SQL = "SELECT enabled, block_anonymous, treatment FROM accounts WHERE id = ?"
 _EXTENSION_SQL = (
     "SELECT enabled, block_anonymous, treatment, mailbox FROM extensions "
@@ -37,7 +35,11 @@ _EXTENSION_SQL = (
 _PREFIXES_SQL = (
     f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND prefix = 1"
 )
-_EXACT_SQL = (
+# The version row first (id NULL marks it), then the caller's exact entries: one statement, so
+# both come from the same snapshot and a call costs one round through SQLite.
+_VERSION_AND_EXACT_SQL = (
+    "SELECT NULL, version, NULL, NULL, NULL, NULL, NULL, NULL FROM settings_version "
+    "WHERE id = 1 UNION ALL "
     f"SELECT {_ENTRY_COLUMNS} FROM entries "
     "WHERE account_id = ? AND value = ? AND prefix = 0 AND (scope = 'account' OR ext = ?) "
     "AND (expires_at IS NULL OR expires_at > ?)"
@@ -85,6 +87,7 @@ class Lookup:
         self._account = AccountSettings()
         self._extensions: dict[str, ExtensionSettings] = {}
         self._prefixes: dict[str, list[tuple[Entry, float | None]]] = {}
+        self._prefix_lengths: tuple[int, ...] = ()  # the lengths of the cached prefixes
 
     def _open(self) -> sqlite3.Connection:
         conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
@@ -122,14 +125,12 @@ class Lookup:
             self._conn, self._ident, self._version = conn, ident, None
 
     # -- the cache ----------------------------------------------------------------------------
-    def _current(self) -> None:
-        """Make the cached settings current (one small read when nothing changed)."""
-        self._check_file()
+    def _refresh(self, version: int) -> None:
+        """Reload the cached settings and prefix entries if ``version`` says they changed."""
+        if version == self._version:
+            return
         conn = self._conn
         try:
-            version = conn.execute(_VERSION_SQL).fetchone()[0]
-            if version == self._version:
-                return
             row = conn.execute(_ACCOUNT_SQL, (ACCOUNT_ID,)).fetchone()
             prefixes: dict[str, list[tuple[Entry, float | None]]] = {}
             for r in conn.execute(_PREFIXES_SQL, (ACCOUNT_ID,)):
@@ -142,10 +143,40 @@ class Lookup:
         self._account = AccountSettings(bool(row[0]), bool(row[1]), Treatment(row[2]))
         self._extensions.clear()
         self._prefixes = prefixes
+        self._prefix_lengths = tuple(sorted({len(v) for v in prefixes}))
         self._version = version
 
+    def read(
+        self, ext: str, e164: str | None
+    ) -> tuple[AccountSettings, ExtensionSettings, list[Entry]]:
+        """Everything one call needs: the account's and the extension's settings, and the
+        entries (any scope, any kind) that may match ``e164`` calling ``ext``."""
+        self._check_file()
+        now = time.time()
+        try:
+            rows = self._conn.execute(
+                _VERSION_AND_EXACT_SQL, (ACCOUNT_ID, e164 or "", ext, now)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading entries: {exc}") from exc
+        if not rows or rows[0][0] is not None:
+            raise StoreError("the settings_version row is missing")
+        self._refresh(rows[0][1])
+        account, settings = self._settings(ext)
+        found = [entry_from_row(r) for r in rows[1:]]
+        if e164 and self._prefixes:
+            prefixes = self._prefixes
+            for n in self._prefix_lengths:
+                for entry, expires in prefixes.get(e164[:n], ()):
+                    if expires is None or expires > now:
+                        found.append(entry)
+        return account, settings, found
+
     def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
-        self._current()
+        account, settings, _ = self.read(ext, None)
+        return account, settings
+
+    def _settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
         settings = self._extensions.get(ext)
         if settings is None:
             try:
@@ -154,21 +185,3 @@ class Lookup:
                 raise StoreError(f"reading settings: {exc}") from exc
             settings = self._extensions[ext] = extension_from_row(ext, row)
         return self._account, settings
-
-    def candidates(self, ext: str, e164: str) -> list[Entry]:
-        """Entries that may match a call from ``e164`` to ``ext`` (any scope, any kind).
-
-        Call :meth:`settings` first for the same call: it makes the prefix cache current.
-        """
-        now = time.time()
-        try:
-            rows = self._conn.execute(_EXACT_SQL, (ACCOUNT_ID, e164, ext, now)).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading entries: {exc}") from exc
-        found = [entry_from_row(r) for r in rows]
-        if self._prefixes:
-            for value in prefixes_of(e164):
-                for entry, expires in self._prefixes.get(value, ()):
-                    if expires is None or expires > now:
-                        found.append(entry)
-        return found
