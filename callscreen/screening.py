@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from . import blocklast, policy, treatments
 from .db.errors import StoreError
 from .db.lookup import Lookup
 from .db.recorder import Recorder
 from .db.store import CallRecord, Store
-from .fastagi import AgiSession
+from .fastagi import AgiSession, Reply
 from .metrics import Metrics
 from .numbers import DEFAULT_REGION, Caller, caller_from
-from .policy import FAIL_OPEN, Decision, ExtensionSettings, Result
+from .policy import FAIL_OPEN, Decision, ExtensionSettings
 from .treatments import TreatmentConfig
 
 log = logging.getLogger("callscreen.calls")
@@ -73,17 +73,20 @@ class Screener:
         #: call before the batched call-log write does.
         self.last_callers: dict[str, tuple[float, Caller]] = {}
 
-    async def __call__(self, session: AgiSession) -> None:
+    def __call__(self, session: AgiSession) -> Awaitable[None] | None:
+        """Route one connection (see :data:`callscreen.fastagi.server.Handler`)."""
         script = session.script
         if script == ROUTE_SCREEN:
-            await self.screen(session)
-        elif script == ROUTE_BLOCK_LAST:
-            self.metrics.blocked_last(
-                await blocklast.handle(session, self.store, self.last_callers)
-            )
-        else:
-            # Not ours to judge: close without a result; the shipped routine lets it through.
-            log.warning("unknown AGI script %r from %s: closing", script, session.peer)
+            return self.screen(session)
+        if script == ROUTE_BLOCK_LAST:
+            return self._block_last(session)
+        # Not ours to judge: close without a result; the shipped routine lets it through.
+        log.warning("unknown AGI script %r from %s: closing", script, session.peer)
+        session.close()
+        return None
+
+    async def _block_last(self, session: AgiSession) -> None:
+        self.metrics.blocked_last(await blocklast.handle(session, self.store, self.last_callers))
 
     def _decide(self, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
         if not ext:
@@ -99,51 +102,96 @@ class Screener:
             log.error("call to %s from %s: store error, fail open: %s", ext, caller.display, exc)
             return ExtensionSettings(ext), FAIL_OPEN
 
-    async def screen(self, session: AgiSession) -> None:
+    def screen(self, session: AgiSession) -> Awaitable[None] | None:
+        """Decide, then set the variables; a blocked call goes on to its treatment.
+
+        The decision is synchronous (no awaits), and an allowed call needs one command and a
+        close: it is finished from the reply callback, without a task. Only a treatment is a
+        conversation, run as a coroutine.
+        """
         started = time.time()
-        env = session.env
-        ext = extension_of(env)
-        caller = caller_of(env, self.region)
+        ext = extension_of(session.env)
+        caller = caller_of(session.env, self.region)
         t0 = time.perf_counter()
         settings, decision = self._decide(ext, caller)
         self.metrics.call(decision, time.perf_counter() - t0)
-        if decision.result is Result.ALLOWED and ext:
-            last = self.last_callers
-            if len(last) >= MAX_REMEMBERED and ext not in last:
-                del last[next(iter(last))]
-            last[ext] = (started, caller)
+        variables = channel_variables(decision)
+        if decision.treatment is None:
+            if ext:
+                last = self.last_callers
+                if len(last) >= MAX_REMEMBERED and ext not in last:
+                    del last[next(iter(last))]
+                last[ext] = (started, caller)
+
+            def done(reply: Reply | None) -> None:
+                self._finish(
+                    session, started, ext, caller, decision, self._set_failed(session, reply)
+                )
+
+            session.send_then_close("EXEC MSet", variables, done=done)
+            return None
+        return self._treat(session, started, ext, caller, settings, decision, variables)
+
+    async def _treat(
+        self,
+        session: AgiSession,
+        started: float,
+        ext: str,
+        caller: Caller,
+        settings: ExtensionSettings,
+        decision: Decision,
+        variables: str,
+    ) -> None:
         outcome = ""
         try:
-            reply = await session.exec("MSet", channel_variables(decision))
-            if not reply.ok:
-                # The dialplan cannot learn the decision, and would let the caller through after
-                # any treatment anyway. Close at once: fail open.
-                log.warning("%s: setting the result failed: %s", session.peer, reply.text)
-                outcome = "no-result"
-            elif decision.treatment is not None and not session.hung_up:
+            reply = await session.exec("MSet", variables)
+            # If the dialplan cannot learn the decision it lets the caller through after any
+            # treatment anyway: close at once (fail open).
+            outcome = self._set_failed(session, reply)
+            if not outcome and decision.treatment is not None and not session.hung_up:
                 outcome = await treatments.run(
                     decision.treatment, session, settings.voicemail_box, self.treatment_config
                 )
         finally:
             session.close()
-            self._log(
-                started, ext, caller, decision, outcome or ("hangup" if session.hung_up else "")
-            )
-            if self.recorder is not None:
-                self.recorder.record(
-                    CallRecord(
-                        time=started,
-                        ext=ext,
-                        caller_raw=caller.raw,
-                        caller_e164=caller.e164,
-                        result=decision.result.value,
-                        reason=decision.reason.value,
-                        treatment=decision.treatment.value if decision.treatment else None,
-                        entry_id=decision.entry.id if decision.entry else None,
-                        duration=time.time() - started,
-                        uniqueid=env.get("agi_uniqueid"),
-                    )
+            self._finish(session, started, ext, caller, decision, outcome)
+
+    @staticmethod
+    def _set_failed(session: AgiSession, reply: Reply | None) -> str:
+        """'' if the variables were set, else the outcome to log."""
+        if reply is not None and reply.ok:
+            return ""
+        log.warning(
+            "%s: setting the result failed: %s", session.peer, reply.text if reply else "no reply"
+        )
+        return "no-result"
+
+    def _finish(
+        self,
+        session: AgiSession,
+        started: float,
+        ext: str,
+        caller: Caller,
+        decision: Decision,
+        outcome: str,
+    ) -> None:
+        """The call is over: log it and queue its call-log row."""
+        self._log(started, ext, caller, decision, outcome or ("hangup" if session.hung_up else ""))
+        if self.recorder is not None:
+            self.recorder.record(
+                CallRecord(
+                    time=started,
+                    ext=ext,
+                    caller_raw=caller.raw,
+                    caller_e164=caller.e164,
+                    result=decision.result.value,
+                    reason=decision.reason.value,
+                    treatment=decision.treatment.value if decision.treatment else None,
+                    entry_id=decision.entry.id if decision.entry else None,
+                    duration=time.time() - started,
+                    uniqueid=session.env.get("agi_uniqueid"),
                 )
+            )
 
     @staticmethod
     def _log(started: float, ext: str, caller: Caller, d: Decision, outcome: str) -> None:

@@ -10,6 +10,7 @@ call, and 10,000 held calls keep no timers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
@@ -25,7 +26,10 @@ log = logging.getLogger("callscreen.fastagi")
 #: Seconds between deadline sweeps: time limits are enforced to within this.
 SWEEP_INTERVAL = 0.25
 
-Handler = Callable[[AgiSession], Awaitable[None]]
+#: Runs one call. It returns a coroutine for a conversation (the server runs it as a task and
+#: closes the session when it ends), or None when it has already finished the call
+#: synchronously: closed the session, or handed it to ``send_then_close``.
+Handler = Callable[[AgiSession], Awaitable[None] | None]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -130,7 +134,10 @@ class _Connection(asyncio.Protocol):
         return None  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        server = self.server
+        server.connections.discard(self)
+        if server._drained is not None and not server.connections:
+            server._drained.set()
         if self.session is not None:
             self.session.feed_eof(exc)
         elif self.transport is not None and self._buf:
@@ -148,11 +155,20 @@ class _Connection(asyncio.Protocol):
             lambda: self.peer,
             self.server.limits.reply_timeout,
         )
-        self.task = asyncio.get_running_loop().create_task(self._run(self.session))
-
-    async def _run(self, session: AgiSession) -> None:
+        session = self.session
         try:
-            await self.server.handler(session)
+            conversation = self.server.handler(session)
+        except Exception:
+            self.server.stats.handler_errors += 1
+            log.exception("%s: handler failed", self.peer)
+            session.close()
+            return
+        if conversation is not None:
+            self.task = asyncio.get_running_loop().create_task(self._run(session, conversation))
+
+    async def _run(self, session: AgiSession, conversation: Awaitable[None]) -> None:
+        try:
+            await conversation
         except ConnectionClosed:
             log.debug("%s: connection closed during the call", self.peer)
         except (ProtocolError, AgiError) as exc:
@@ -189,7 +205,8 @@ class _Connection(asyncio.Protocol):
 
 
 class FastAGIServer:
-    """Accepts FastAGI connections and runs ``handler(session)`` for each, one task per call."""
+    """Accepts FastAGI connections and runs ``handler(session)`` for each (a task for each
+    call that needs a conversation)."""
 
     def __init__(self, handler: Handler, limits: ServerLimits | None = None) -> None:
         self.handler = handler
@@ -198,6 +215,7 @@ class FastAGIServer:
         self.connections: set[_Connection] = set()
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
+        self._drained: asyncio.Event | None = None  # set when the last connection is gone
         #: The loop's clock, set by start(): deadlines and the sweep use the same one.
         self.loop_time: Callable[[], float] = time.monotonic
 
@@ -243,16 +261,17 @@ class FastAGIServer:
         for conn in list(self.connections):
             if conn.session is None or conn.session.holding:
                 conn.close()
-        tasks = self.active_tasks
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=drain_timeout)
-            for conn in list(self.connections):
-                conn.close()
-            if pending:
-                await asyncio.wait(pending, timeout=1.0)
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+        if self.connections:  # let the calls in flight finish on their own
+            self._drained = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), drain_timeout)
+        for conn in list(self.connections):
+            conn.close()
+        if pending := self.active_tasks:
+            _, pending_set = await asyncio.wait(pending, timeout=1.0)
+            for task in pending_set:
+                task.cancel()
+            await asyncio.gather(*pending_set, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()

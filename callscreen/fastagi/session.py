@@ -11,6 +11,8 @@ from .protocol import ProtocolError, Reply, ReplyKind, command
 _Writer = Callable[[bytes], None]
 _Closer = Callable[[], None]
 _Peer = Callable[[], str]
+#: Called with the final reply, or None if none came (EOF, overdue, unreadable).
+Done = Callable[[Reply | None], None]
 
 #: Replies nobody asked for that we keep before giving up on the peer.
 _MAX_UNREAD = 64
@@ -40,6 +42,7 @@ class AgiSession:
         "_close_transport",
         "_closed",
         "_deadline",
+        "_done",
         "_peer",
         "_pending",
         "_verb",
@@ -73,6 +76,7 @@ class AgiSession:
         self._pending: deque[Reply | BaseException] = deque()
         self._closed = False
         self._deadline: float | None = None  # when the awaited reply is overdue
+        self._done: Done | None = None  # set by send_then_close
         self._verb = ""
 
     @property
@@ -131,6 +135,25 @@ class AgiSession:
         reply = await self.send(f"GET VARIABLE {name}")
         return reply.data if reply.ok and reply.result == 1 else None
 
+    def send_then_close(self, verb: str, *args: str, done: Done) -> None:
+        """Send a last command without a coroutine: when its reply comes, close the connection
+        and call ``done(reply)`` (``done(None)`` on EOF, an overdue or unreadable reply).
+
+        The cheap path for a conversation of one command (an allowed call): no task, no future.
+        """
+        if self._closed:
+            done(None)
+            return
+        self._write(command(verb, *args))
+        self._done = done
+        self._deadline, self._verb = asyncio.get_running_loop().time() + self.reply_timeout, verb
+
+    def _finish(self, reply: Reply | None) -> None:
+        done, self._done, self._deadline = self._done, None, None
+        self.close()
+        if done is not None:
+            done(reply)
+
     def close(self) -> None:
         """Close the connection: this is what hands the channel back to the dialplan."""
         if not self._closed:
@@ -149,6 +172,16 @@ class AgiSession:
         self._deliver(ConnectionClosed(str(exc) if exc else "connection closed by peer"))
 
     def _deliver(self, item: Reply | BaseException) -> None:
+        if self._done is not None:
+            if isinstance(item, BaseException):
+                self._finish(None)
+            elif item.kind is ReplyKind.TRYING:
+                pass
+            else:
+                if item.kind is ReplyKind.DEAD_CHANNEL:
+                    self.hung_up = True
+                self._finish(None if item.kind is ReplyKind.GARBAGE else item)
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
@@ -180,6 +213,10 @@ class AgiSession:
 
     def check_deadline(self, now: float) -> None:
         """Fail the awaited reply with :class:`ReplyTimeout` once its deadline has passed."""
+        if self._done is not None:
+            if self._deadline is not None and now >= self._deadline:
+                self._finish(None)
+            return
         waiter = self._waiter
         if self._deadline is not None and now >= self._deadline and waiter and not waiter.done():
             self._waiter = None
