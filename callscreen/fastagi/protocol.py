@@ -87,14 +87,18 @@ def decode(raw: bytes) -> str:
 def parse_env(block: bytes) -> dict[str, str]:
     """Parse an environment block (the lines before the empty line).
 
-    Lines without ``: `` are ignored; for a duplicated key the first value wins (Asterisk never
-    repeats a key, so a repeat is an injection attempt, not an update).
+    res_agi writes each line as ``key: value``; lines of another shape and keys not starting
+    ``agi_`` are ignored; for a duplicated key the first value wins (Asterisk never repeats a
+    key, so a repeat is an injection attempt, not an update). Values are kept as sent.
     """
+    text = decode(block)
+    if "\r" in text:
+        text = text.replace("\r", "")
     env: dict[str, str] = {}
-    for line in decode(block).split("\n"):
-        key, sep, value = line.partition(":")
-        if sep and key.startswith("agi_") and key not in env:
-            env[key.rstrip()] = value.strip()
+    for line in text.split("\n"):
+        key, sep, value = line.partition(": ")
+        if sep and key[:4] == "agi_" and key not in env:
+            env[key] = value
     return env
 
 
