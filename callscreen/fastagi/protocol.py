@@ -84,6 +84,20 @@ def decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+#: The keys res_agi sends: a call's dict reuses these strings instead of holding its own copies
+#: (about 1.5 KB less per open call, which counts with 10,000 callers held ringing).
+_KNOWN_KEYS = {
+    k: k
+    for k in (
+        "agi_network agi_network_script agi_request agi_channel agi_language agi_type "
+        "agi_uniqueid agi_version agi_callerid agi_calleridname agi_callingpres "
+        "agi_callingani2 agi_callington agi_callingtns agi_dnid agi_rdnis agi_context "
+        "agi_extension agi_priority agi_enhanced agi_accountcode agi_threadid "
+        + " ".join(f"agi_arg_{i}" for i in range(1, 10))
+    ).split()
+}
+
+
 def parse_env(block: bytes) -> dict[str, str]:
     """Parse an environment block (the lines before the empty line).
 
@@ -98,7 +112,7 @@ def parse_env(block: bytes) -> dict[str, str]:
     for line in text.split("\n"):
         key, sep, value = line.partition(": ")
         if sep and key[:4] == "agi_" and key not in env:
-            env[key] = value
+            env[_KNOWN_KEYS.get(key, key)] = value
     return env
 
 
