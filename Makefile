@@ -33,6 +33,14 @@ unit: $(STAMP)
 e2e: $(STAMP) asterisk-root
 	$(VENV)/bin/pytest -q tests/e2e
 
+# The benchmark: ours vs a panoramisk peer vs a bare ceiling, scale, start-up, memory (~8 min).
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+# A long run of mixed calls; file descriptors, tasks and memory sampled every 10 s.
+soak: $(STAMP)
+	$(PY) -m bench.soak
+
 # Property tests at 25,000 inputs each (7 properties: 175,000 inputs); prints the statistics.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q -p no:cacheprovider --timeout 0 \
