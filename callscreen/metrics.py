@@ -91,6 +91,13 @@ def exposition(server: Server) -> str:
         "Blocked calls held in endless ringing.",
         [("", held)],
     )
+    _series(
+        out,
+        "callscreen_tasks",
+        "gauge",
+        "asyncio tasks alive (calls in a treatment, and the server's own).",
+        [("", len(asyncio.all_tasks()))],
+    )
     stats = agi.stats if agi is not None else None
     _series(
         out,
