@@ -62,17 +62,24 @@ class FileError(ValueError):
 
 
 # -- reading ----------------------------------------------------------------------------------
-def _row_entry(record: dict[str, str], target: Target, region: str) -> NewEntry:
+def _row_entry(
+    record: dict[str, str], target: Target, region: str, shared: dict[str, str]
+) -> NewEntry:
+    """One row as an entry. ``shared`` holds one copy of repeated notes and extensions."""
     number = (record.get("number") or record.get("pattern") or "").strip()
     if not number:
         raise ValueError("no number")
     pattern = parse_pattern(number, region)
-    raw = (record.get("raw") or "").strip()
-    if raw:
+    raw = (record.get("raw") or "").strip() or pattern.raw
+    if raw == pattern.value:
+        raw = pattern.value  # one string, not two equal ones (a million rows add up)
+    if raw is not pattern.raw:
         pattern = Pattern(pattern.value, pattern.prefix, raw)
     expires_text = (record.get("expires") or "").strip()
     expires = parse_time(expires_text) if expires_text else None
     note = record.get("note") or ""
+    if len(shared) < 10_000:
+        note = shared.setdefault(note, note)
     if not target.all_lists:
         assert target.scope is not None
         return NewEntry(target.scope, target.ext, target.kind, pattern, note, expires)
@@ -87,6 +94,8 @@ def _row_entry(record: dict[str, str], target: Target, region: str) -> NewEntry:
     except ValueError:
         raise ValueError(f"kind must be block or allow, not {kind_text!r}") from None
     ext = (record.get("ext") or "").strip()
+    if len(shared) < 10_000:
+        ext = shared.setdefault(ext, ext)
     if scope is Scope.EXTENSION:
         check_ext(ext)
     elif ext:
@@ -152,9 +161,10 @@ def read_entries(
     records = _records_json(stream, target) if fmt == "json" else _records_csv(stream, target)
     rows: list[NewEntry] = []
     bad: list[BadRow] = []
+    shared: dict[str, str] = {}
     for where, record in records:
         try:
-            rows.append(_row_entry(record, target, region))
+            rows.append(_row_entry(record, target, region, shared))
         except (InvalidNumber, InvalidInput, ValueError) as exc:
             bad.append(BadRow(where, str(exc)))
     return rows, bad

@@ -127,6 +127,23 @@ _CALL_COLUMNS = (
 )
 #: Rows per executemany in a bulk import (a progress tick between chunks).
 IMPORT_CHUNK = 50_000
+#: Page cache (KiB) during a big import: the index pages being appended to stay in memory.
+IMPORT_CACHE_KIB = 65536
+
+
+def _first_of_each(params: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Drop repeated entries (same list, value, prefix) from rows sorted by value."""
+    unique: list[tuple[Any, ...]] = []
+    group: list[tuple[Any, ...]] = []
+    value = None
+    for p in params:
+        if p[4] != value:
+            value, group = p[4], [p]
+            unique.append(p)
+        elif not any(q[1:4] == p[1:4] and q[5] == p[5] for q in group):
+            group.append(p)
+            unique.append(p)
+    return unique
 
 
 def _listed(r: Sequence[Any]) -> ListedEntry:
@@ -378,14 +395,16 @@ class Store:
         ``progress(n)`` is called after each chunk of rows written.
         """
         now = time.time()
+        scopes = {sc: sc.value for sc in Scope}  # enum .value is slow a million times over
+        kinds = {k: k.value for k in Kind}
         params = [
             (
                 ACCOUNT_ID,
-                r.scope.value,
+                scopes[r.scope],
                 r.ext,
-                r.kind.value,
+                kinds[r.kind],
                 r.pattern.value,
-                int(r.pattern.prefix),
+                1 if r.pattern.prefix else 0,
                 r.pattern.raw,
                 r.note,
                 now,
@@ -400,14 +419,15 @@ class Store:
                 check_ext(ext)
             elif ext:
                 raise InvalidInput("an account entry has no extension")
-        key = itemgetter(4, 5, 1, 2, 3)  # entries_key order: appends, not random inserts
-        params.sort(key=key)  # stable: of repeated rows, the first in the input wins
-        unique = [p for i, p in enumerate(params) if i == 0 or key(params[i - 1]) != key(p)]
+        # Number order is entries_key order: the inserts append instead of landing on random
+        # pages. The sort is stable, so of repeated rows the first in the input is kept.
+        params.sort(key=itemgetter(4))
+        unique = _first_of_each(params)
         exts = sorted(ext for scope, ext in lists if scope == Scope.EXTENSION.value)
         changed = 0
         async with self._transaction(rollback=dry_run) as db:
             if len(unique) > 10_000:  # a bigger page cache for the index inserts
-                await db.execute("PRAGMA cache_size=-65536")
+                await db.execute(f"PRAGMA cache_size=-{int(IMPORT_CACHE_KIB)}")
             before = await self._count(db)
             for ext in exts:
                 await self._ensure_extension(db, ext)
