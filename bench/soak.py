@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import seed as seeder
-from bench.run import PY, REPO, _nofile, copy_db, first_call, free_port, pinned
+from bench.run import PY, REPO, _nofile, copy_db, first_call, free_port, ours_cmd, pinned
 
 MIX = "allowed=70,blocked=20,anonymous=5,torture=5"
 
@@ -64,20 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     m = seeder.seed(workdir / "seed.db", a.entries)
     db = copy_db(workdir / "seed.db", workdir / "soak.db")
     port, metrics_port = free_port(), free_port()
-    cmd = [
-        PY,
-        "-m",
-        "callscreen",
-        "--db",
-        str(db),
-        "serve",
-        "--port",
-        str(port),
-        "--metrics-port",
-        str(metrics_port),
-        "--log-level",
-        "warning",
-    ]
+    cmd = [*ours_cmd(db, port), "--metrics-port", str(metrics_port)]
     with open(workdir / "server.log", "ab") as logf:
         server = subprocess.Popen(
             pinned(0, cmd),
