@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 #: Longest line Asterisk reads for a command (AGI_BUF_LEN); we never send more.
@@ -114,6 +114,53 @@ def parse_env(block: bytes) -> dict[str, str]:
         if sep and key[:4] == "agi_" and key not in env:
             env[_KNOWN_KEYS.get(key, key)] = value
     return env
+
+
+class AgiEnv(Mapping[str, str]):
+    """The environment block as a read-only mapping, read lazily.
+
+    A call needs about six of the ~25 keys, so a lookup is a search in the block's text (same
+    answers as :func:`parse_env`: the first ``key: value`` line wins); the dict is built only if
+    someone iterates. Cheaper per call, and an open call keeps one string, not 50.
+    """
+
+    __slots__ = ("_dict", "_text")
+
+    def __init__(self, block: bytes) -> None:
+        text = decode(block)
+        if "\r" in text:
+            text = text.replace("\r", "")
+        self._text = "\n" + text + "\n"
+        self._dict: dict[str, str] | None = None
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if self._dict is not None:
+            return self._dict.get(key, default)
+        if key[:4] != "agi_" or "\n" in key:
+            return default
+        text = self._text
+        at = text.find(f"\n{key}: ")
+        if at < 0:
+            return default
+        start = at + len(key) + 3
+        return text[start : text.index("\n", start)]
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def _full(self) -> dict[str, str]:
+        if self._dict is None:
+            self._dict = parse_env(self._text.encode())
+        return self._dict
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
 
 
 class ReplyParser:

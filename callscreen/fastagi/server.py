@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import cast
 
-from .protocol import ProtocolError, ReplyParser, parse_env
+from .protocol import AgiEnv, ProtocolError, ReplyParser
 from .session import AgiError, AgiSession, ConnectionClosed
 
 log = logging.getLogger("callscreen.fastagi")
@@ -149,7 +149,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         transport = self.transport
         self.session = AgiSession(
-            parse_env(header),
+            AgiEnv(header),
             transport.write,
             transport.close,
             lambda: self.peer,

@@ -11,7 +11,7 @@ import phonenumbers
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callscreen.fastagi.protocol import ReplyKind, ReplyParser, command, parse_env
+from callscreen.fastagi.protocol import AgiEnv, ReplyKind, ReplyParser, command, parse_env
 from callscreen.numbers import InvalidNumber, _already_normal, caller_from, normalize, parse_pattern
 
 
@@ -159,3 +159,16 @@ def test_fast_path_national_nanp_agrees_with_phonenumbers(number: str, region: s
     if fast is not None:
         assert fast == _phonenumbers_e164(number, region)
     assert (fast is not None) == (region in ("US", "CA", "JM"))
+
+
+_KEYS = st.sampled_from(["agi_arg_1", "agi_callerid", "agi_extension", "agi_x", "agi_arg_10"])
+
+
+@given(st.lists(st.tuples(_KEYS, st.text(max_size=20)), max_size=8), _KEYS, st.binary(max_size=50))
+def test_lazy_env_answers_like_the_parsed_dict(
+    pairs: list[tuple[str, str]], key: str, junk: bytes
+) -> None:
+    block = "".join(f"{k}: {v}\n" for k, v in pairs).encode() + junk
+    lazy, parsed = AgiEnv(block), parse_env(block)
+    assert lazy.get(key) == parsed.get(key)
+    assert dict(lazy) == parsed
