@@ -1,0 +1,76 @@
+"""Faults against the real Asterisk: the server killed mid-call, and the connection cap.
+
+Fail open is Asterisk's side of the bargain: these tests check that the shipped routine really
+lets calls through when the server is gone or refuses, and that a kill frees the channel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from .bed import Ami, Asterisk, Cli, Server
+
+pytestmark = pytest.mark.e2e
+
+
+def _url(srv: Server) -> list[str]:
+    return [f"CALLSCREEN_URL=agi://127.0.0.1:{srv.port}/screen"]
+
+
+async def test_server_killed_mid_call_releases_the_channel_and_later_calls_go_through(
+    ami: Ami, asterisk: Asterisk, extra_server: Callable[..., Server]
+) -> None:
+    srv = extra_server()
+    cli = Cli(srv.db)
+    cli("ext", "set", "221", "--enable", "--treatment", "torture")
+    cli("block", "add", "--ext", "221", "+13035550221")
+    call = await ami.originate("221", '"R" <+13035550221>', ring_timeout=60, variables=_url(srv))
+    await ami.wait_until(lambda: "Ringing" in call.caller_states, 5, "ringing", call)
+    assert srv.established_connections() == 1
+
+    assert srv.proc is not None
+    srv.proc.kill()  # SIGKILL: no shutdown, the kernel closes the socket
+    srv.proc.wait()
+    srv.proc = None
+
+    # Asterisk notices the closed socket when the current Wait (10 s at most) returns; the
+    # routine then hangs up the blocked caller: never Dial, no channel left.
+    killed = time.monotonic()
+    await ami.finished(call, within=13)
+    assert time.monotonic() - killed < 12
+    assert call.result == "BLOCKED" and not call.reached_dial, call.summary()
+    assert asterisk.wait_no_channels() == 0
+
+    # While the server is down, calls go through the shipped routine to Dial.
+    later = await ami.call("221", '"R" <+13035550221>', variables=_url(srv))
+    assert later.result == "UNSCREENED" and later.reached_dial, later.summary()
+    assert asterisk.wait_no_channels() == 0
+
+
+async def test_connection_beyond_the_cap_fails_open(
+    ami: Ami, asterisk: Asterisk, extra_server: Callable[..., Server]
+) -> None:
+    srv = extra_server("--max-connections", "1")
+    cli = Cli(srv.db)
+    cli("ext", "set", "222", "--enable", "--treatment", "torture")
+    cli("block", "add", "--ext", "222", "+13035550222")
+    cli("ext", "set", "223", "--enable", "--treatment", "busy")
+    cli("block", "add", "--ext", "223", "+13035550223")
+
+    held = await ami.originate("222", '"R" <+13035550222>', ring_timeout=60, variables=_url(srv))
+    await ami.wait_until(lambda: "Ringing" in held.caller_states, 5, "ringing", held)
+
+    # The cap is reached: the server closes the new connection before reading anything, and
+    # the call is let through (it would have been blocked).
+    refused = await ami.call("223", '"B" <+13035550223>', variables=_url(srv))
+    assert refused.result == "UNSCREENED" and refused.reached_dial, refused.summary()
+
+    await ami.hangup(held)
+    await ami.finished(held, within=3)
+    # With the held call gone, the same caller is screened again.
+    again = await ami.call("223", '"B" <+13035550223>', variables=_url(srv))
+    assert again.result == "BLOCKED" and not again.reached_dial, again.summary()
+    assert asterisk.wait_no_channels() == 0
