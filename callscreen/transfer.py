@@ -116,6 +116,13 @@ def _check_columns(columns: Iterable[str], target: Target) -> None:
 
 def _records_csv(stream: Iterable[str], target: Target) -> Iterator[tuple[str, dict[str, str]]]:
     reader = csv.reader(stream)
+    try:
+        yield from _rows_csv(reader, target)
+    except csv.Error as exc:  # e.g. a stray carriage return inside a field
+        raise FileError(f"line {reader.line_num}: not readable as CSV: {exc}") from None
+
+
+def _rows_csv(reader: Any, target: Target) -> Iterator[tuple[str, dict[str, str]]]:
     header: list[str] | None = None
     line = 0
     for row in reader:

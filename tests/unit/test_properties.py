@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import phonenumbers
@@ -13,6 +15,8 @@ from hypothesis import strategies as st
 
 from callscreen.fastagi.protocol import AgiEnv, ReplyKind, ReplyParser, command, parse_env
 from callscreen.numbers import InvalidNumber, _already_normal, caller_from, normalize, parse_pattern
+from callscreen.policy import Kind, Scope
+from callscreen.transfer import FileError, Target, read_entries
 
 
 def asterisk_parse_args(line: str) -> list[str]:
@@ -172,3 +176,34 @@ def test_lazy_env_answers_like_the_parsed_dict(
     lazy, parsed = AgiEnv(block), parse_env(block)
     assert lazy.get(key) == parsed.get(key)
     assert dict(lazy) == parsed
+
+
+@given(st.text(max_size=400), st.sampled_from(["csv", "json"]))
+def test_import_reader_never_raises_but_file_error(text: str, fmt: str) -> None:
+    """Any file: entries and bad rows (with where they are), or one FileError, nothing else."""
+    target = Target(Scope.EXTENSION, "101", Kind.BLOCK)
+    try:
+        _, bad = read_entries(io.StringIO(text), fmt, target, "US")
+    except FileError:
+        return
+    assert all(str(b).startswith(("line ", "item ")) for b in bad)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.from_regex(r"\+1[2-9]\d{9}", fullmatch=True),
+            st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+        ),
+        max_size=20,
+    )
+)
+def test_import_csv_reads_back_what_was_written(rows: list[tuple[str, str]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["number", "note"])
+    w.writerows(rows)
+    target = Target(Scope.EXTENSION, "101", Kind.BLOCK)
+    entries, bad = read_entries(io.StringIO(buf.getvalue()), "csv", target, "US")
+    assert bad == []
+    assert [(e.pattern.value, e.note) for e in entries] == rows
