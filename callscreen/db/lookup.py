@@ -172,10 +172,6 @@ class Lookup:
                         found.append(entry)
         return account, settings, found
 
-    def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
-        account, settings, _ = self.read(ext, None)
-        return account, settings
-
     def _settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
         settings = self._extensions.get(ext)
         if settings is None:
