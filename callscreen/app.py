@@ -7,12 +7,15 @@ import contextlib
 import gc
 import logging
 import signal
+import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .db.errors import StoreError
 from .db.lookup import Lookup
-from .db.recorder import Recorder
+from .db.recorder import DEFAULT_MAX_QUEUED, Recorder
 from .db.store import Store
 from .fastagi import FastAGIServer, ServerLimits
 from .fastagi.server import Network
@@ -46,6 +49,10 @@ class Config:
     allow_from: tuple[Network, ...] = field(default_factory=tuple)
     metrics_port: int | None = None  # None: no /metrics and /health
     metrics_host: str = DEFAULT_HOST
+    #: Call-log rows kept in memory while the database refuses writes (then dropped, counted).
+    call_log_queue: int = DEFAULT_MAX_QUEUED
+    #: Seconds SIGTERM spends writing the queued call log before giving up (and saying so).
+    flush_timeout: float = 3.0
 
     def check(self) -> None:
         loopback = self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
@@ -78,7 +85,7 @@ class Server:
         c = self.config
         self.store = await Store.open(c.db)
         self.lookup = Lookup(c.db)
-        self.recorder = Recorder(self.store)
+        self.recorder = Recorder(self.store, max_queued=c.call_log_queue)
         self.recorder.start()
         screener = self.screener = Screener(
             self.lookup,
@@ -108,13 +115,23 @@ class Server:
                 log.info("metrics on http://%s:%d/metrics (and /health)", host, port)
 
     def health(self) -> tuple[bool, str]:
-        """For /health: serving, and the reads a call makes (settings, entries) work."""
+        """For /health: serving, and the reads a call makes (settings, entries) work.
+
+        Failing call-log writes are ``degraded``, still 200: calls are screened correctly, and
+        a health check that fails would get the server restarted, losing the queued rows.
+        """
         if self._stop.is_set() or self.lookup is None:
             return False, "stopping"
         try:
             self.lookup.read("health", "+1")
         except StoreError as exc:
             return False, f"database: {exc}"
+        rec = self.recorder
+        if rec is not None and rec.failing_since is not None:
+            return True, (
+                f"degraded: call log writes failing for {time.time() - rec.failing_since:.0f} s "
+                f"({rec.queued} rows queued, {rec.dropped} dropped): {rec.last_error}"
+            )
         return True, "ok"
 
     def request_stop(self) -> None:
@@ -123,41 +140,64 @@ class Server:
     async def serve_until_stopped(self) -> None:
         await self._stop.wait()
 
-    async def stop(self) -> None:
-        """Stop accepting, drain calls, close held ones, flush the call log, close the store."""
+    async def stop(self) -> int:
+        """Stop accepting, drain calls, close held ones, flush the call log, close the store.
+
+        Always ends, in about ``drain_timeout + flush_timeout`` seconds at most, whatever state
+        the database is in; each step runs even if an earlier one failed. Returns the call-log
+        rows lost (0: every screened call is in the database).
+        """
+        lost = 0
         if self.metrics is not None:
-            await self.metrics.close()
+            await _step("closing the metrics listener", self.metrics.close())
         if self.agi is not None:
             log.info("shutting down: %d calls open", len(self.agi.connections))
-            await self.agi.shutdown(self.config.drain_timeout)
+            await _step("draining calls", self.agi.shutdown(self.config.drain_timeout))
         if self.recorder is not None:
-            await self.recorder.close()
-            log.info("call log flushed: %d rows written", self.recorder.written)
+            lost = await self.recorder.close(self.config.flush_timeout)
+            if lost:
+                log.error("call log: %d rows written, %d rows lost", self.recorder.written, lost)
+            else:
+                log.info("call log flushed: %d rows written", self.recorder.written)
         if self.lookup is not None:
-            self.lookup.close()
+            await _step("closing the lookup", asyncio.to_thread(self.lookup.close))
         if self.store is not None:
-            await self.store.close()
+            await _step("closing the database", self.store.close())
+        return lost
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGTERM/SIGINT."""
+async def _step(what: str, step: Coroutine[Any, Any, object], timeout: float = 10.0) -> None:
+    """One shutdown step: an error or a stall is logged, never stops the next step."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except Exception as exc:
+        log.error("shutdown: %s failed: %s", what, exc or type(exc).__name__)
+
+
+#: ``callscreen serve`` exits with this status when call-log rows were lost (README).
+EXIT_ROWS_LOST = 3
+
+
+async def serve(config: Config) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit status (0, or EXIT_ROWS_LOST)."""
     server = Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, server.request_stop)
+    lost = 0
     try:
         await server.start()
         await server.serve_until_stopped()
     finally:
-        await server.stop()
+        lost = await server.stop()
+    return EXIT_ROWS_LOST if lost else 0
 
 
-def run(config: Config) -> None:
+def run(config: Config) -> int:
     """Blocking entry point: uvloop when available (it halves the per-connection cost)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        asyncio.run(serve(config))
-    else:
-        uvloop.run(serve(config))
+        return asyncio.run(serve(config))
+    return uvloop.run(serve(config))

@@ -39,6 +39,8 @@ SERVE_KEYS: dict[str, type | tuple[type, ...]] = {
     "log_format": str,
     "metrics_port": int,
     "metrics_host": str,
+    "call_log_queue": int,
+    "flush_timeout": (int, float),
 }
 
 

@@ -130,6 +130,27 @@ def exposition(server: Server) -> str:
     )
     _series(
         out,
+        "callscreen_call_log_queue_limit",
+        "gauge",
+        "Call-log rows kept at most while writes fail; past it the newest are dropped.",
+        [("", recorder.max_queued if recorder is not None else 0)],
+    )
+    _series(
+        out,
+        "callscreen_call_log_failing",
+        "gauge",
+        "1 while call-log writes fail (rows queued and retried), else 0.",
+        [("", int(recorder is not None and recorder.failing))],
+    )
+    _series(
+        out,
+        "callscreen_call_log_writer_restarts_total",
+        "counter",
+        "Times the call-log writer task ended unexpectedly and was started again.",
+        [("", recorder.restarts if recorder is not None else 0)],
+    )
+    _series(
+        out,
         "callscreen_call_log_rows_total",
         "counter",
         "Call-log rows written, and dropped when the queue was full.",

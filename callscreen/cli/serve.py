@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,7 @@ from click.core import ParameterSource
 
 from .. import app, logfmt
 from ..db.errors import StoreError
+from ..db.recorder import DEFAULT_MAX_QUEUED
 from .base import Ctx, bad, cli, emit_json, table
 
 _SOURCES = {
@@ -103,6 +108,25 @@ def _source(ctx: click.Context, name: str) -> str:
     help="Address for --metrics-port.",
 )
 @click.option(
+    "--call-log-queue",
+    envvar="CALLSCREEN_CALL_LOG_QUEUE",
+    default=DEFAULT_MAX_QUEUED,
+    show_default=True,
+    type=click.IntRange(min=1),
+    metavar="ROWS",
+    help="Call-log rows kept in memory while the database refuses writes (about 440 bytes "
+    "each); past it the newest rows are dropped and counted.",
+)
+@click.option(
+    "--flush-timeout",
+    envvar="CALLSCREEN_FLUSH_TIMEOUT",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds SIGTERM spends writing the queued call log; rows still unwritten are "
+    "reported lost and the exit status is 3.",
+)
+@click.option(
     "--check-config",
     is_flag=True,
     help="Check the settings, print each with where it came from, and exit.",
@@ -121,6 +145,8 @@ def serve(
     log_format: str,
     metrics_port: int | None,
     metrics_host: str,
+    call_log_queue: int,
+    flush_timeout: float,
     check_config: bool,
     as_json: bool,
 ) -> None:
@@ -143,6 +169,8 @@ def serve(
         allow_from=networks,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
+        call_log_queue=call_log_queue,
+        flush_timeout=flush_timeout,
     )
     try:
         config.check()
@@ -153,13 +181,31 @@ def serve(
         return
     logfmt.setup(log_level, log_format)
     try:
-        app.run(config)
+        status = app.run(config)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from None
+    _exit(status)
+
+
+def _exit(status: int) -> None:
+    """End the process. A database thread still stuck on a stalled disk (it is not a daemon
+    thread) would keep the interpreter from exiting: then leave without waiting for it."""
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    stuck = [t for t in stuck if not t.daemon]
+    if stuck:
+        logging.getLogger("callscreen").error(
+            "exiting with %d database thread(s) still blocked", len(stuck)
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    if status:
+        raise click.exceptions.Exit(status)
 
 
 def _print_config(ctx: click.Context, as_json: bool) -> None:

@@ -1,9 +1,18 @@
 """Batched call-log and hit-counter writes, off the per-call path.
 
 A call appends to a list and returns; a background task writes the batch in one transaction
-(aiosqlite's thread, so the event loop never waits on the disk or a lock). If the database
-refuses the write (locked for long, read-only, full), the rows stay queued and are retried:
-nothing is dropped until the queue cap, and that is counted and logged.
+(aiosqlite's thread, so the event loop never waits on the disk or a lock).
+
+The writer must outlive any storage fault, because a call log that silently stops is worse than
+one that never started (issue: one full disk ended it for good, and SIGTERM then hung):
+- a failed write keeps its rows and is retried with backoff (0.25 s doubling to 5 s);
+  any exception, not only StoreError, is caught, logged and counted;
+- if the task ends anyway it is started again;
+- the admin is told: one ERROR line when writes start failing (cause, rows queued), a reminder
+  every ``remind_every`` seconds while it lasts, one WARNING line when writing recovers;
+- memory is bounded: past ``max_queued`` rows the *newest* rows are dropped and counted (the
+  queue keeps the oldest, which lead up to the fault); hit counters still count them;
+- ``close`` always ends within its time limit and says how many rows were lost.
 """
 
 from __future__ import annotations
@@ -11,11 +20,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
-from .errors import StoreError
 from .store import CallRecord, Store
 
 log = logging.getLogger("callscreen.db")
+
+#: Default cap on queued rows. Measured (``python -m bench.queue_memory``): about 440 bytes per
+#: typical row, so a full queue holds about 45 MB; 256-character caller IDs make it at most
+#: about 1 KB a row (100 MB).
+DEFAULT_MAX_QUEUED = 100_000
+#: Retry delays after a failed write: from ``interval`` doubling up to this.
+MAX_BACKOFF = 5.0
+#: Rows per transaction: a long queue after an outage is written in steps, not one huge one.
+WRITE_CHUNK = 20_000
 
 
 class Recorder:
@@ -25,78 +43,198 @@ class Recorder:
         *,
         interval: float = 0.25,
         batch: int = 2000,
-        max_queued: int = 1_000_000,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+        remind_every: float = 60.0,
     ) -> None:
         self.store = store
         self.interval = interval
         self.batch = batch
         self.max_queued = max_queued
+        self.remind_every = remind_every
         self.written = 0
         self.dropped = 0
         self.write_errors = 0
+        self.restarts = 0
+        #: Since when writes fail (wall clock), and why; None while writing works.
+        self.failing_since: float | None = None
+        self.last_error = ""
         self._calls: list[CallRecord] = []
         self._hits: dict[int, tuple[int, float]] = {}
+        self._inflight = 0  # rows taken out by a flush that has not finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._backoff = 0.0
+        self._next_reminder = 0.0
+        self._dropped_at_failure = 0
 
+    # -- the per-call side ---------------------------------------------------------------------
     def record(self, call: CallRecord) -> None:
-        if len(self._calls) >= self.max_queued:
+        if call.entry_id is not None:  # counters stay right even when the row is dropped
+            n, _ = self._hits.get(call.entry_id, (0, 0.0))
+            self._hits[call.entry_id] = (n + 1, call.time)
+        if len(self._calls) + self._inflight >= self.max_queued:
             self.dropped += 1  # bounded memory beats an OOM kill that loses everything
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.error(
-                    "call log queue full (%d rows): %d rows dropped", self.max_queued, self.dropped
+                    "call log queue full (%d rows): the newest rows are dropped, %d so far",
+                    self.max_queued,
+                    self.dropped,
                 )
             return
         self._calls.append(call)
-        if call.entry_id is not None:
-            n, _ = self._hits.get(call.entry_id, (0, 0.0))
-            self._hits[call.entry_id] = (n + 1, call.time)
         if len(self._calls) >= self.batch:
             self._wake.set()
 
     @property
     def queued(self) -> int:
-        return len(self._calls)
+        return len(self._calls) + self._inflight
 
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
+
+    # -- the background task -------------------------------------------------------------------
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="callscreen-recorder")
+        self._stopping = False
+        task = asyncio.get_running_loop().create_task(self._run(), name="callscreen-recorder")
+        task.add_done_callback(self._task_ended)
+        self._task = task
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """The writer must not stay dead: log why it ended and start it again."""
+        if self._stopping or task.cancelled():
+            return
+        self.restarts += 1
+        exc = task.exception()
+        delay = min(MAX_BACKOFF, self.interval * 2 ** min(self.restarts, 5))
+        log.error(
+            "call log writer stopped (%s); restarting it in %.2g s (%d rows queued)",
+            f"{type(exc).__name__}: {exc}" if exc else "returned",
+            delay,
+            self.queued,
+        )
+        asyncio.get_running_loop().call_later(delay, self._restart)
+
+    def _restart(self) -> None:
+        if not self._stopping:
+            self.start()
 
     async def _run(self) -> None:
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+            if self._backoff:  # failing: wait out the backoff, whatever wakes us
+                await asyncio.sleep(self._backoff)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
-            await self.flush()
+            if not self._stopping:
+                await self.flush()
 
     async def flush(self) -> bool:
-        """Write what is queued; returns False (rows kept) if the database refused."""
-        if not self._calls and not self._hits:
-            return True
-        calls, hits = self._calls, self._hits
-        self._calls, self._hits = [], {}
-        try:
-            await self.store.write_calls(calls, hits)
-        except StoreError as exc:
-            self.write_errors += 1
-            log.error("call log write failed (%d rows kept for retry): %s", len(calls), exc)
-            self._calls[:0] = calls
-            for entry_id, (n, last) in hits.items():
-                m, later = self._hits.get(entry_id, (0, 0.0))
-                self._hits[entry_id] = (n + m, max(last, later))
-            return False
-        self.written += len(calls)
+        """Write what is queued; returns False (rows kept for a retry) if the write failed."""
+        while self._calls or self._hits:
+            calls, self._calls = self._calls[:WRITE_CHUNK], self._calls[WRITE_CHUNK:]
+            hits, self._hits = self._hits, {}
+            self._inflight = len(calls)
+            try:
+                await self.store.write_calls(calls, hits)
+            except Exception as exc:  # any failure keeps the rows: the writer must not die
+                self._inflight = 0
+                self._calls[:0] = calls
+                for entry_id, (n, last) in hits.items():
+                    m, later = self._hits.get(entry_id, (0, 0.0))
+                    self._hits[entry_id] = (n + m, max(last, later))
+                self._failed(exc)
+                return False
+            except BaseException:  # cancelled mid-write: keep the rows for close() to retry
+                self._inflight = 0
+                self._calls[:0] = calls
+                for entry_id, (n, last) in hits.items():
+                    m, later = self._hits.get(entry_id, (0, 0.0))
+                    self._hits[entry_id] = (n + m, max(last, later))
+                raise
+            self._inflight = 0
+            self.written += len(calls)
+            self._recovered()
         return True
 
-    async def close(self, retry_for: float = 10.0) -> None:
-        """Stop the background task; write what is queued, retrying for ``retry_for`` seconds."""
+    def _failed(self, exc: Exception) -> None:
+        self.write_errors += 1
+        self.last_error = str(exc) or type(exc).__name__
+        now = time.time()
+        self._backoff = min(MAX_BACKOFF, max(self.interval, self._backoff * 2))
+        if self.failing_since is None:
+            self.failing_since = now
+            self._dropped_at_failure = self.dropped
+            self._next_reminder = now + self.remind_every
+            log.error(
+                "call log writes failing: %s; %d rows queued in memory and retried "
+                "(up to %d, then the newest are dropped)",
+                self.last_error,
+                self.queued,
+                self.max_queued,
+            )
+        elif now >= self._next_reminder:
+            self._next_reminder = now + self.remind_every
+            log.error(
+                "call log writes still failing after %.0f s: %s; %d rows queued, %d dropped",
+                now - self.failing_since,
+                self.last_error,
+                self.queued,
+                self.dropped - self._dropped_at_failure,
+            )
+
+    def _recovered(self) -> None:
+        self._backoff = 0.0
+        if self.failing_since is None:
+            return
+        log.warning(
+            "call log writes recovered after %.1f s: queued rows written (%d rows in all), "
+            "%d dropped while failing",
+            time.time() - self.failing_since,
+            self.written,
+            self.dropped - self._dropped_at_failure,
+        )
+        self.failing_since = None
+        self.last_error = ""
+
+    async def close(self, timeout: float = 5.0) -> int:
+        """Stop the task and write what is queued, retrying until ``timeout`` seconds have
+        passed. Always returns in about that time. Returns the rows lost over the recorder's
+        life: dropped when the queue was full, plus those still unwritten now."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
-        deadline = asyncio.get_running_loop().time() + retry_for
-        while not await self.flush():
-            if asyncio.get_running_loop().time() > deadline:
-                log.error("giving up: %d call log rows not written", len(self._calls))
+        task = self._task
+        if task is not None and not task.done():
+            # A write in progress is let finish (cancelling it could leave us unsure whether it
+            # committed); one stuck on a lock or a stalled disk is abandoned at the deadline,
+            # its rows counted as lost. A task asleep in a backoff is simply cancelled.
+            if self._inflight:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - loop.time()))
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(task), 1.0)
+        while self._calls or self._hits:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
                 break
-            await asyncio.sleep(0.2)
+            try:
+                if await asyncio.wait_for(self.flush(), remaining):
+                    break
+            except (TimeoutError, asyncio.CancelledError):
+                break
+            await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))
+        unwritten = len(self._calls) + self._inflight
+        if unwritten:
+            log.error(
+                "giving up after %.0f s: %d call log rows not written (%s)",
+                timeout,
+                unwritten,
+                self.last_error or "the database did not answer",
+            )
+        return unwritten + self.dropped
