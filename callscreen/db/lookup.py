@@ -117,8 +117,11 @@ class Lookup:
         now = time.monotonic()
         if now < self._next_check:
             return
-        self._next_check = now + self.FILE_CHECK_INTERVAL
+        # While the file is gone, look on every call (a stat): no call is decided from the
+        # unlinked copy, and a restored file is used at once.
+        self._next_check = now
         ident = self._file_ident()
+        self._next_check = now + self.FILE_CHECK_INTERVAL
         if ident != self._ident:
             conn = self._open()
             self._conn.close()

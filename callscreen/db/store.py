@@ -192,7 +192,7 @@ class Store:
     """Open with ``await Store.open(path)``; close with ``await store.close()``."""
 
     #: How long close() waits for the connection's thread (busy on a locked or stalled disk).
-    CLOSE_TIMEOUT = 5.0
+    CLOSE_TIMEOUT = 2.0
 
     def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
         self.path = path

@@ -258,3 +258,30 @@ async def test_concurrent_admin_writes_during_calls(serve: ServeProcess) -> None
         text=True,
     ).stdout
     assert listed.count('"pattern"') == 80  # 8 workers x 10 numbers: no lost update
+
+
+async def test_sigterm_while_the_call_log_cannot_be_written_ends_with_the_count(
+    serve: ServeProcess,
+) -> None:
+    """The original bug: a dead writer made SIGTERM hang. Now a database that never takes the
+    rows again still lets the server exit within 10 s, status 3, the lost rows counted."""
+    locker = sqlite3.connect(serve.db, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # held past the server's life
+    try:
+        calls = await asyncio.gather(
+            *[place_call(serve.port, ext="102", callerid="+13035551212") for _ in range(30)]
+        )
+        assert all(t.apps == ["MSet", "Busy"] for t in calls)
+        await asyncio.sleep(6)  # past the 5 s busy timeout: the writer has failed at least once
+        started = time.monotonic()
+        out = serve.stop(signal.SIGTERM, timeout=15)
+        took = time.monotonic() - started
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert took < 10, f"SIGTERM took {took:.1f} s"
+    assert serve.proc.returncode == 3, out
+    assert "Traceback" not in out
+    assert "call log writes failing" in out
+    assert "30 rows lost" in out
+    assert _log_rows(serve.db) == 0
