@@ -121,6 +121,76 @@ def check_database(path: Path) -> list[Check]:
     return out
 
 
+#: Less free space than this on the database's file system fails the disk check: the call log
+#: needs room to grow, and a full disk stops it (calls are still screened).
+MIN_FREE_BYTES = 64 << 20
+
+
+def check_disk(path: Path) -> Check:
+    """Free space and a read-only mount where the database lives: the faults that stop the
+    call log (the server queues rows in memory meanwhile, up to --call-log-queue)."""
+    where = path if path.exists() else path.parent
+    try:
+        st = os.statvfs(where)
+    except OSError as exc:
+        return Check("disk", False, f"{where}: {exc.strerror}", "check --db")
+    free = st.f_bavail * st.f_frsize
+    if st.f_flag & os.ST_RDONLY or _read_only(path.parent):
+        return Check(
+            "disk",
+            False,
+            f"{where} is on a read-only file system",
+            "the kernel remounts a failing disk read-only: check `dmesg`, fsck, remount",
+        )
+    detail = f"{free / 2**20:,.0f} MiB free on the database's file system"
+    if free < MIN_FREE_BYTES:
+        return Check(
+            "disk",
+            False,
+            detail,
+            f"free space (at least {MIN_FREE_BYTES >> 20} MiB): a full disk stops the call log",
+        )
+    return Check("disk", True, detail)
+
+
+def _read_only(directory: Path) -> bool:
+    """A file system the kernel made read-only after an error (ext4 ``errors=remount-ro``)
+    does not say so in statvfs: ask it for a nameless file (O_TMPFILE: nothing is left)."""
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        return exc.errno == errno.EROFS
+    os.close(fd)
+    return False
+
+
+def check_health(host: str, port: int, timeout: float = 3.0) -> Check:
+    """A running server's own view (``serve --metrics-port``): ok, or degraded while the call
+    log cannot be written, or not serving."""
+    import urllib.error
+    import urllib.request
+
+    name = f"server health ({host}:{port})"
+    url = f"http://{host}:{port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            body = resp.read().decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode("utf-8", "replace").strip()
+        return Check(name, False, body or str(exc), "the server cannot read its database")
+    except (OSError, ValueError) as exc:
+        return Check(name, False, f"{url}: {exc}", "is serve running with --metrics-port?")
+    if body.startswith("degraded"):
+        return Check(
+            name,
+            False,
+            body,
+            "calls are screened, but the call log is not being written: "
+            "free disk space / fix the database; queued rows are written when it recovers",
+        )
+    return Check(name, True, body)
+
+
 # -- port and probe -----------------------------------------------------------------------------
 def probe(host: str, port: int, timeout: float = 3.0) -> Check:
     """Play Asterisk for one call of script ``screen``: expect the MSet, answer it, expect the

@@ -13,10 +13,10 @@ from ..fastagi import parse_networks
 from .base import Ctx, bad, cli, emit_json
 
 
-def _hostport(text: str) -> tuple[str, int]:
+def _hostport(text: str, option: str = "--probe") -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        bad(f"--probe: expected HOST:PORT, got {text!r}")
+        bad(f"{option}: expected HOST:PORT, got {text!r}")
     return host.strip("[]"), int(port)
 
 
@@ -52,6 +52,12 @@ def _config_check(ctx: click.Context, host: str, port: int) -> doctor.Check:
 )
 @click.option("--probe", metavar="HOST:PORT", help="Place a test call on a running server.")
 @click.option(
+    "--health",
+    metavar="HOST:PORT",
+    help="Ask a running server's /health (serve --metrics-port): ok, or degraded while the "
+    "call log cannot be written. Default: the config's serve.metrics_port, if set.",
+)
+@click.option(
     "--host",
     envvar="CALLSCREEN_HOST",
     default=app.DEFAULT_HOST,
@@ -73,15 +79,18 @@ def doctor_(
     dialplan_path: Path | None,
     voicemail_conf: Path | None,
     probe: str | None,
+    health: str | None,
     host: str,
     port: int,
     as_json: bool,
 ) -> None:
-    """Check the database, the config, the port, the dialplan routine, the voicemail boxes
-    and (--probe) a running server. Prints ok/FAIL with a fix for each; exits 1 on a failure."""
+    """Check the database, the disk, the config, the port, the dialplan routine, the voicemail
+    boxes, and a running server (--probe: a test call; --health: its call log).
+    Prints ok/FAIL with a fix for each; exits 1 on a failure."""
     obj: Ctx = ctx.obj
     target = _hostport(probe) if probe else None
     checks = [_config_check(ctx, host, port), *doctor.check_database(obj.db)]
+    checks.append(doctor.check_disk(obj.db))
     checks.append(doctor.check_port(host, port))
     if dialplan_path is not None:
         checks += doctor.check_dialplan(dialplan_path)
@@ -97,6 +106,12 @@ def doctor_(
             checks.append(doctor.check_voicemail(voicemail_conf, {}))
     if target is not None:
         checks.append(doctor.probe(*target))
+    if health is None:
+        serve: dict[str, Any] = (ctx.find_root().default_map or {}).get("serve", {})
+        if serve.get("metrics_port"):
+            health = f"{serve.get('metrics_host', app.DEFAULT_HOST)}:{serve['metrics_port']}"
+    if health is not None:
+        checks.append(doctor.check_health(*_hostport(health, "--health")))
     failed = [c for c in checks if not c.ok]
     if as_json:
         emit_json({"ok": not failed, "checks": [c.as_dict() for c in checks]})

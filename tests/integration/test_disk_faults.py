@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,6 +116,14 @@ async def _metrics_port(srv: ServeProcess) -> None:
     raise AssertionError("no metrics line")
 
 
+def _doctor(db: Path, srv: ServeProcess) -> dict[str, Any]:
+    """doctor's checks by name, as an admin would run it against the running server."""
+    out = _cli(db, "doctor", "--port", str(srv.port), "--health", f"127.0.0.1:{srv.metrics_port}",
+               "--json")  # fmt: skip
+    assert out.returncode == 1, out.stderr  # something is wrong, and doctor says so
+    return {c["name"].split(" (")[0]: c for c in json.loads(out.stdout)["checks"]}
+
+
 def _fill(directory: Path) -> Path:
     filler = directory / "filler"
     with filler.open("wb") as f, contextlib.suppress(OSError):
@@ -141,6 +151,10 @@ async def test_disk_full_then_freed(tmpfs: Path) -> None:
         status, body = _health(srv)
         assert status == 200 and body.startswith("degraded: call log writes failing"), body
         assert "full" in body
+        checks = _doctor(db, srv)
+        made += 1  # doctor's port check places a probe call on the running server
+        assert not checks["server health"]["ok"]
+        assert checks["server health"]["detail"].startswith("degraded")
         entries = _entries(db)
         cli = _cli(db, "block", "add", "--ext", "102", "+13035550001", "+13035550002")
         assert cli.returncode == 1 and cli.stderr.count("\n") == 1, cli.stderr
@@ -214,6 +228,10 @@ async def test_read_only_remount_then_fixed(ext4: tuple[Path, Path]) -> None:
         told = time.monotonic() - broken
         status, body = _health(srv)
         assert status == 200 and body.startswith("degraded"), body
+        checks = _doctor(db, srv)
+        assert not checks["disk"]["ok"] and "read-only" in checks["disk"]["detail"]
+        assert not checks["server health"]["ok"]
+        made += 1  # doctor's probe call
         cli = _cli(db, "block", "add", "--ext", "102", "+13035550001")
         assert cli.returncode == 1 and cli.stderr.count("\n") == 1, cli.stderr
         # The fix: unmount (lazily: the server still has the files open), fsck, mount again.

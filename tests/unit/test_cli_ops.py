@@ -290,3 +290,13 @@ def test_doctor_exit_code_and_bad_probe_argument(run: Run) -> None:
     run("doctor", "--probe", "nohostport", code=2)
     out = doctor_fails(run, "--probe", "127.0.0.1:1")
     assert "FAIL  probe 127.0.0.1:1: cannot connect" in out and "fix: start" in out
+
+
+def test_doctor_disk_and_health_checks(run: Run, tmp_path: Path) -> None:
+    d = run.json("doctor", "--port", str(free_port()))
+    disk = next(c for c in d["checks"] if c["name"] == "disk")
+    assert disk["ok"] and "MiB free" in disk["detail"]
+    port = free_port()  # nothing serves /health there
+    out = doctor_fails(run, "--health", f"127.0.0.1:{port}")
+    assert f"FAIL  server health (127.0.0.1:{port})" in out
+    assert "is serve running with --metrics-port?" in out
