@@ -293,6 +293,7 @@ def test_doctor_exit_code_and_bad_probe_argument(run: Run) -> None:
 
 
 def test_doctor_disk_and_health_checks(run: Run, tmp_path: Path) -> None:
+    run("ext", "list")  # creates the database
     d = run.json("doctor", "--port", str(free_port()))
     disk = next(c for c in d["checks"] if c["name"] == "disk")
     assert disk["ok"] and "MiB free" in disk["detail"]
