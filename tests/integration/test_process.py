@@ -237,6 +237,7 @@ async def test_sigterm_while_the_call_log_cannot_be_written_ends_with_the_count(
         locker.execute("ROLLBACK")
         locker.close()
     assert took < 10, f"SIGTERM took {took:.1f} s"
+    print(f"\nSIGTERM with the call log unwritable: exit {serve.proc.returncode} in {took:.1f} s")
     assert serve.proc.returncode == 3, out
     assert "Traceback" not in out
     assert "call log writes failing" in out

@@ -125,6 +125,7 @@ async def test_commit_fails_then_clears_nothing_lost(
         await _calls(port, 20)
         told = await _until(lambda: rec.write_errors >= 1, 2.0, "a failed write noticed")
         assert told < 1.0
+        print(f"\ncommit fails ({error}): told after {told:.2f} s")
         await _calls(port, 20)  # screening goes on while the writes fail
         await _until(lambda: rec.failing_since is None and rec.queued == 0, 10.0, "recovery")
     store._db = double._real
@@ -179,7 +180,8 @@ async def test_locked_past_the_busy_timeout(
     try:
         with caplog.at_level(logging.INFO, logger="callscreen"):
             await _calls(port, 20)
-            await _until(lambda: rec.failing_since is not None, 8.0, "locked noticed")
+            told = await _until(lambda: rec.failing_since is not None, 8.0, "locked noticed")
+            print(f"\nlocked: told after {told:.2f} s")
             await _calls(port, 20)
     finally:
         locker.execute("ROLLBACK")
