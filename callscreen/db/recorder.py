@@ -26,9 +26,9 @@ from .store import CallRecord, Store
 
 log = logging.getLogger("callscreen.db")
 
-#: Default cap on queued rows. Measured (``python -m bench.queue_memory``): about 440 bytes per
-#: typical row, so a full queue holds about 45 MB; 256-character caller IDs make it at most
-#: about 1 KB a row (100 MB).
+#: Default cap on queued rows. Measured (``python -m bench.queue_memory``): about 430 bytes per
+#: typical row, so a full queue holds about 41 MiB; 256-character caller IDs of 4-byte
+#: characters make it at most about 1.4 KB a row (134 MiB).
 DEFAULT_MAX_QUEUED = 100_000
 #: Retry delays after a failed write: from ``interval`` doubling up to this.
 MAX_BACKOFF = 5.0
