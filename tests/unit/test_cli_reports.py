@@ -92,6 +92,7 @@ def test_log_newest_first_with_filters(logged: Run) -> None:
         "entry",
         "duration",
         "uniqueid",
+        "caller_name",
     }
     assert (first["entry"], first["treatment"], first["result"]) == (
         "+13035551212",
