@@ -55,9 +55,7 @@ def invite(
         via = f"SIP/2.0/UDP {host}:{local};branch={branch};rport"
         from_value = f"{from_header};tag={tag}"
         to_value = f"<{ruri}>"
-        common = (
-            f"Via: {via}\r\nMax-Forwards: 70\r\nFrom: {from_value}\r\nCall-ID: {call_id}\r\n"
-        )
+        common = f"Via: {via}\r\nMax-Forwards: 70\r\nFrom: {from_value}\r\nCall-ID: {call_id}\r\n"
         request = (
             f"INVITE {ruri} SIP/2.0\r\n{common}To: {to_value}\r\nCSeq: 1 INVITE\r\n"
             f"Contact: <sip:caller@{host}:{local}>\r\nContent-Length: 0\r\n\r\n"
