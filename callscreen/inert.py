@@ -89,7 +89,9 @@ def bound(value: str, limit: int = MAX_STORED) -> str:
     many characters were cut (``…[+1794 chars]``), ``limit`` characters in all."""
     if len(value) <= limit:
         return value
-    keep = max(0, limit - len(_mark(len(value))))  # the marker can only get shorter
+    keep = max(0, limit - len(_mark(len(value))))  # the marker can only get shorter...
+    if keep + 1 + len(_mark(len(value) - keep - 1)) <= limit:  # ...by a digit: use it
+        keep += 1
     return value[:keep] + _mark(len(value) - keep)
 
 

@@ -226,6 +226,9 @@ class CsvWriter:
     def __init__(self, out: IO[str], all_lists: bool) -> None:
         self.all_lists = all_lists
         self._w = csv.writer(out, lineterminator="\n")
+        # csv quotes a field with "\n" but not one with a lone "\r" (not in our line
+        # terminator): such a row would not read back. Rows holding one are written quoted.
+        self._quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._w.writerow(ALL_COLUMNS if all_lists else LIST_COLUMNS)
 
     def add(self, e: ListedEntry) -> None:
@@ -234,7 +237,8 @@ class CsvWriter:
             value = out.get(key)
             if value:
                 out[key] = inert.csv_cell(value)
-        self._w.writerow(["" if v is None else v for v in out.values()])
+        row = ["" if v is None else v for v in out.values()]
+        (self._quoted if any("\r" in v for v in row) else self._w).writerow(row)
 
 
 def json_item(e: ListedEntry, all_lists: bool) -> dict[str, Any]:
