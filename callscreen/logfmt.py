@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from . import inert
 
@@ -36,10 +36,10 @@ class TextFormatter(logging.Formatter):
     (:func:`callscreen.inert.text`): one record, one line. A traceback keeps its line breaks;
     each of its lines is escaped the same way."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return inert.text(super().formatMessage(record))
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802
+    def formatException(self, ei: Any) -> str:
         return "\n".join(inert.text(line) for line in super().formatException(ei).splitlines())
 
 

@@ -246,7 +246,7 @@ HOSTILE = "\x1b[2J\x1b]0;pwned\x07[bold]X[/bold]\u202eevil\x9b"
 
 
 def _no_raw_control(out: str) -> None:
-    assert all(c == "\n" or (" " <= c and not "\x7f" <= c <= "\x9f") for c in out), out
+    assert all(c == "\n" or (c >= " " and not "\x7f" <= c <= "\x9f") for c in out), out
     assert "\u202e" not in out
 
 
