@@ -39,6 +39,7 @@ class Case:
     from_header: str
     raw: str  # agi_callerid as Asterisk delivers it
     caller_name: str | None  # agi_calleridname, None: check only that it is bounded
+    blocked: bool = False  # on the extension's block list (the server answers Busy itself)
 
 
 CASES = [
@@ -59,6 +60,7 @@ CASES = [
         '"<script>alert(1)</script>" <sip:+13035550101@127.0.0.1>',
         "+13035550101",
         "<script>alert(1)</script>",
+        blocked=True,
     ),
     Case(
         "an attribute breakout in the name",
@@ -90,6 +92,9 @@ CASES = [
     Case("a 2 KB name", '"' + "A" * 2048 + '" <sip:+13035550104@127.0.0.1>', "+13035550104", None),
 ]
 
+BLOCKED_NUMBER = "+13035550101"
+BLOCK_NOTE = "[bold]spam[/bold] \x1b[2J"  # typed text: shown as typed, inert
+
 #: Characters that must never reach a terminal or a log file raw.
 RAW_FORBIDDEN = ("\x1b", "\x9b", "\u202e", "\u202c", "\t")
 
@@ -109,6 +114,7 @@ def _run(root: Path, logs: Path, db: Path, log_format: str) -> Run:
     try:
         cli = Cli(db)
         cli("ext", "set", EXT, "--enable", "--treatment", "busy")
+        cli("block", "add", "--ext", EXT, BLOCKED_NUMBER, "--note", BLOCK_NOTE)
         asterisk = Asterisk(root, server.port, logs)
         asterisk.start()
         try:
@@ -160,7 +166,7 @@ def test_log_json_holds_the_caller_exactly_as_sent(text_run: Run) -> None:
         assert row["caller_raw"] == case.raw, case.name
         if case.caller_name is not None:
             assert row["caller_name"] == case.caller_name, case.name
-        assert row["result"] == "ALLOWED", case.name
+        assert row["result"] == ("BLOCKED" if case.blocked else "ALLOWED"), case.name
     rows = {case.name: row for case, row in _logged(text_run)}
     name = rows["a 2 KB name"]["caller_name"]
     # Asterisk cuts a name at 79 characters; the store would cut at 256 (marked).
@@ -183,8 +189,12 @@ def test_stats_and_check_show_the_caller_inertly(text_run: Run) -> None:
     cli = text_run.cli
     stats = cli("stats", "--ext", EXT)
     _inert(stats)
+    assert BLOCKED_NUMBER in stats  # the entry that matched
     data = cli.json("stats", "--ext", EXT)
-    assert data["calls"] == len(CASES) and data["allowed"] == len(CASES)
+    assert (data["calls"], data["blocked"]) == (len(CASES), 1)
+    listed = cli("block", "list", "--ext", EXT)
+    _inert(listed)
+    assert inert.text(BLOCK_NOTE) in listed and "[bold]spam[/bold]" in listed
     # check: a caller ID with the presentation restricted is anonymous whatever its text
     res = cli.run("check", "--ext", EXT, "--callingpres", "32", CASES[0].raw)
     _inert(res.stdout)
@@ -200,17 +210,19 @@ def test_server_text_log_escapes_every_caller(text_run: Run) -> None:
     _inert(log)
     lines = [line for line in log.splitlines() if f"call to {EXT} from " in line]
     assert len(lines) == len(CASES), log  # one line per call: nothing split a line
-    for case, line in zip(CASES, lines, strict=True):
-        assert f"from {inert.text(case.raw)}: ALLOWED" in line, case.name
+    for case in CASES:  # (a blocked call's line comes when its treatment ends: any order)
+        result = "BLOCKED" if case.blocked else "ALLOWED"
+        assert any(f"from {inert.text(case.raw)}: {result}" in line for line in lines), case.name
 
 
 def test_server_json_log_round_trips_every_caller(json_run: Run) -> None:
     log = json_run.server_log
     _inert(log)
     records = [json.loads(line) for line in log.splitlines() if line.strip()]
-    calls = [r for r in records if r.get("ext") == EXT]
+    calls = {r["caller"]: r for r in records if r.get("ext") == EXT}
     assert len(calls) == len(CASES)
-    for case, record in zip(CASES, calls, strict=True):
-        assert record["caller"] == (case.raw or "(none)"), case.name
+    for case in CASES:
+        record = calls[case.raw]
         if case.caller_name is not None:
             assert record["caller_name"] == case.caller_name, case.name
+        assert record["result"] == ("BLOCKED" if case.blocked else "ALLOWED"), case.name
