@@ -175,8 +175,14 @@ class Screener:
         decision: Decision,
         outcome: str,
     ) -> None:
-        """The call is over: log it and queue its call-log row."""
-        self._log(started, ext, caller, decision, outcome or ("hangup" if session.hung_up else ""))
+        """The call is over: log it and queue its call-log row.
+
+        The caller's number and name go to the log and the call log as sent: the log formatter
+        and every reader show them inertly (callscreen.inert), the store bounds their length.
+        """
+        name = session.env.get("agi_calleridname")
+        outcome = outcome or ("hangup" if session.hung_up else "")
+        self._log(started, ext, caller, name, decision, outcome)
         if self.recorder is not None:
             self.recorder.record(
                 CallRecord(
@@ -190,11 +196,14 @@ class Screener:
                     entry_id=decision.entry.id if decision.entry else None,
                     duration=time.time() - started,
                     uniqueid=session.env.get("agi_uniqueid"),
+                    caller_name=name,
                 )
             )
 
     @staticmethod
-    def _log(started: float, ext: str, caller: Caller, d: Decision, outcome: str) -> None:
+    def _log(
+        started: float, ext: str, caller: Caller, name: str | None, d: Decision, outcome: str
+    ) -> None:
         if log.isEnabledFor(logging.INFO):
             ms = (time.time() - started) * 1000
             entry = d.entry.pattern if d.entry else None
@@ -219,6 +228,7 @@ class Screener:
                         entry,
                         outcome or None,
                         round(ms, 2),
+                        name,
                     )
                 },
             )

@@ -7,6 +7,13 @@ empty: never) so that importing an export gives back exactly the same lists, and
 numbers, one per line, with no header, is fine too. JSON is an array of objects with the same
 keys (``pattern`` is accepted for ``number``, so ``block list --json`` output imports with
 ``--all``).
+
+Notes, ``raw`` and extensions are text someone typed (or a file supplied): in CSV a cell that
+begins with ``=``, ``+``, ``-``, ``@``, a tab or a CR is exported with a ``'`` in front, so a
+spreadsheet shows it as text instead of running it as a formula (:func:`inert.csv_cell`), and
+import drops that ``'`` again (:func:`inert.csv_value`): importing an export gives back the
+same lists, byte for byte. The number column is a normalized ``+E.164`` (or prefix) and is
+written as it is. JSON needs none of this.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+from . import inert
 from .db.errors import InvalidInput
 from .db.store import ListedEntry, NewEntry, check_ext
 from .numbers import InvalidNumber, Pattern, parse_pattern
@@ -28,6 +36,9 @@ LIST_COLUMNS = ("number", "note", "raw", "expires")
 SCOPE_COLUMNS = ("scope", "ext", "kind")
 ALL_COLUMNS = (*SCOPE_COLUMNS, *LIST_COLUMNS)
 FORMATS = ("csv", "json")
+#: CSV columns that hold typed text: neutralised on export (not number), restored on import.
+CSV_TEXT_COLUMNS = frozenset({"number", "pattern", "note", "raw", "ext"})
+_NEUTRALISED = ("note", "raw", "ext")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +148,10 @@ def _rows_csv(reader: Any, target: Target) -> Iterator[tuple[str, dict[str, str]
                 continue
             header = ["number", "note"]  # a plain file: number[,note]
             _check_columns(header, target)
-        yield f"line {start}", dict(zip(header, row, strict=False))
+        record = dict(zip(header, row, strict=False))
+        for key in CSV_TEXT_COLUMNS.intersection(record):
+            record[key] = inert.csv_value(record[key])
+        yield f"line {start}", record
 
 
 def _records_json(stream: TextSource, target: Target) -> Iterator[tuple[str, dict[str, str]]]:
@@ -212,10 +226,19 @@ class CsvWriter:
     def __init__(self, out: IO[str], all_lists: bool) -> None:
         self.all_lists = all_lists
         self._w = csv.writer(out, lineterminator="\n")
+        # csv quotes a field with "\n" but not one with a lone "\r" (not in our line
+        # terminator): such a row would not read back. Rows holding one are written quoted.
+        self._quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._w.writerow(ALL_COLUMNS if all_lists else LIST_COLUMNS)
 
     def add(self, e: ListedEntry) -> None:
-        self._w.writerow(["" if v is None else v for v in record(e, self.all_lists).values()])
+        out = record(e, self.all_lists)
+        for key in _NEUTRALISED:
+            value = out.get(key)
+            if value:
+                out[key] = inert.csv_cell(value)
+        row = ["" if v is None else v for v in out.values()]
+        (self._quoted if any("\r" in v for v in row) else self._w).writerow(row)
 
 
 def json_item(e: ListedEntry, all_lists: bool) -> dict[str, Any]:

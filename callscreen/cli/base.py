@@ -2,6 +2,12 @@
 
 Errors the user can fix come out as one line on stderr: exit 2 for bad input (nothing written),
 exit 1 for a failure of the store or the server.
+
+Everything printed here may hold text from outside (a caller ID, a note, a file's contents):
+tables print cells as :class:`rich.text.Text` (never read as markup) escaped by
+:func:`callscreen.inert.text`, plain lines and error lines go through :func:`echo` and
+:func:`main` (escaped the same way), and JSON is ASCII (``\\uXXXX`` for everything else), so
+it holds no control or bidi character and parses back to the exact values.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from .. import __version__, config
+from .. import __version__, config, inert
 from ..db.errors import InvalidInput, StoreError
 from ..db.schema import DEFAULT_DB
 from ..db.store import Store, check_ext
@@ -54,7 +60,13 @@ def bad(message: str) -> NoReturn:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+    # ensure_ascii (the default, kept on purpose): C1 and bidi characters come out as \uXXXX.
+    click.echo(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=True))
+
+
+def echo(line: str, *, err: bool = False) -> None:
+    """Print a plain line that may hold text from outside, inertly (one line, no control)."""
+    click.echo(inert.text(line), err=err)
 
 
 class JsonArray:
@@ -70,7 +82,8 @@ class JsonArray:
         return self
 
     def add(self, item: Any) -> None:
-        sys.stdout.write(("[\n  " if not self.count else ",\n  ") + json.dumps(item))
+        item_json = json.dumps(item, ensure_ascii=True)  # see emit_json
+        sys.stdout.write(("[\n  " if not self.count else ",\n  ") + item_json)
         self.count += 1
 
     def __exit__(self, exc_type: object, *_: object) -> None:
@@ -79,15 +92,23 @@ class JsonArray:
         sys.stdout.flush()
 
 
+def cell(value: str) -> Any:
+    """A table cell: the text as it is (a rich Text is never parsed as markup), escaped."""
+    from rich.text import Text
+
+    return Text(inert.text(value))
+
+
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+    """Print a table; every title, header and cell is shown as text (see :func:`cell`)."""
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False, header_style="bold")
+    t = Table(title=None if title is None else cell(title), show_lines=False, header_style="bold")
     for col in columns:
-        t.add_column(col, overflow="fold")
+        t.add_column(cell(col), overflow="fold")
     for row in rows:
-        t.add_row(*row)
+        t.add_row(*(cell(v) for v in row))
     # Piped (| grep, | less): wide enough that a row stays on one line.
     Console(soft_wrap=True, width=None if sys.stdout.isatty() else 250).print(t)
 
@@ -182,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except click.ClickException as exc:
         message = exc.format_message().splitlines()[0] if exc.format_message() else str(exc)
-        click.echo(f"callscreen: error: {message}", err=True)
+        click.echo(f"callscreen: error: {inert.text(message)}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -13,7 +13,7 @@ from ..db.store import ListedEntry, Store
 from ..numbers import InvalidNumber, Pattern, parse_pattern
 from ..policy import Kind, Scope
 from ..timeutil import parse_duration, parse_time, when
-from .base import Ctx, JsonArray, bad, cli, emit_json, parsed, scope_of, table
+from .base import Ctx, JsonArray, bad, cli, echo, emit_json, parsed, scope_of, table
 
 #: Rows a table shows unless --limit says otherwise (--json streams everything).
 TABLE_LIMIT = 1000
@@ -129,9 +129,9 @@ def _list_group(kind: Kind) -> click.Group:
         where = f"extension {ext}" if ext else "the account"
         until_text = f" until {when(expires)}" if expires is not None else ""
         for p in added:
-            click.echo(f"added {p} ({p.raw}) to the {word} of {where}{until_text}")
+            echo(f"added {p} ({p.raw}) to the {word} of {where}{until_text}")
         for p in existing:
-            click.echo(f"already listed: {p} ({p.raw})")
+            echo(f"already listed: {p} ({p.raw})")
 
     @group.command(name="remove", help=f"Remove numbers from the {word}.")
     @_with(_SCOPE_OPTS)
@@ -150,9 +150,9 @@ def _list_group(kind: Kind) -> click.Group:
             )
             return
         for p in removed:
-            click.echo(f"removed {p}")
+            echo(f"removed {p}")
         for p in missing:
-            click.echo(f"not listed: {p} ({p.raw})", err=True)
+            echo(f"not listed: {p} ({p.raw})", err=True)
 
     @group.command(name="list", help=f"Show the {word} (a page of it: --limit, --offset).")
     @_with(_SCOPE_OPTS)
@@ -277,7 +277,7 @@ def block_last(
         emit_json(data)
         return
     state = "added" if data["added"] else "already listed"
-    click.echo(f"{state}: {data['number']} ({data['raw']}, called {data['call_time']})")
+    echo(f"{state}: {data['number']} ({data['raw']}, called {data['call_time']})")
     if not data["blocking_on"]:
         click.echo(
             f"note: blocking is off for {extension}: callscreen ext set {extension} --enable",

@@ -13,7 +13,7 @@ from ..db import reports
 from ..db.errors import StoreError
 from ..db.reports import LoggedCall
 from ..timeutil import parse_since, when
-from .base import Ctx, JsonArray, cli, emit_json, parsed, table, valid_ext
+from .base import Ctx, JsonArray, cli, echo, emit_json, parsed, table, valid_ext
 
 _SINCE_HELP = "Only calls since then: 1h, 30m, 7d, or a date 2026-11-01[T18:00] (UTC)."
 
@@ -30,6 +30,7 @@ def _call_row(c: LoggedCall) -> list[str]:
         when(c.time),
         c.ext,
         c.caller_e164 or c.caller_raw or "(none)",
+        c.caller_name or "",
         c.result,
         c.reason,
         c.treatment or "",
@@ -38,7 +39,7 @@ def _call_row(c: LoggedCall) -> list[str]:
     ]
 
 
-_COLUMNS = ["time", "ext", "caller", "result", "reason", "treatment", "entry", "duration"]
+_COLUMNS = ["time", "ext", "caller", "name", "result", "reason", "treatment", "entry", "duration"]
 
 
 def _line(c: LoggedCall) -> str:
@@ -103,7 +104,10 @@ def log_(
 
 def _follow(conn: Any, filters: dict[str, Any], limit: int, interval: float, as_json: bool) -> None:
     def show(c: LoggedCall) -> None:
-        click.echo(json.dumps(_call_json(c)) if as_json else _line(c))
+        if as_json:
+            click.echo(json.dumps(_call_json(c), ensure_ascii=True))  # exact, and ASCII
+        else:
+            echo(_line(c))
 
     after = reports.last_id(conn)  # first: a row written meanwhile is printed once, by a poll
     first = [c for c in reports.recent(conn, limit=limit, **filters) if c.id <= after]

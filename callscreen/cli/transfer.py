@@ -14,7 +14,7 @@ from click.core import ParameterSource
 from .. import transfer
 from ..db.store import ImportResult, NewEntry, Store
 from ..policy import Kind, Scope
-from .base import Ctx, JsonArray, bad, cli, emit_json, scope_of
+from .base import Ctx, JsonArray, bad, cli, echo, emit_json, scope_of
 
 #: Files smaller than this import without a progress bar.
 PROGRESS_BYTES = 1 << 20
@@ -81,7 +81,7 @@ def _read(path: str, fmt: str, target: transfer.Target, region: str) -> list[New
             f.close()
     if bad_rows:
         for b in bad_rows:
-            click.echo(f"callscreen: error: {path} {b}", err=True)
+            echo(f"callscreen: error: {path} {b}", err=True)
         s = "" if len(bad_rows) == 1 else "s"
         bad(f"{len(bad_rows)} bad row{s} in {path}: nothing imported")
     return rows
@@ -152,7 +152,7 @@ def import_(
         emit_json(data)
         return
     verb = "would import" if dry_run else "imported"
-    click.echo(
+    echo(
         f"{verb} {file}: {total:,} rows, {result.added:,} added, {result.updated:,} renewed,"
         f" {result.unchanged:,} already listed, {result.duplicates:,} repeated in the file"
     )

@@ -32,11 +32,13 @@ class LoggedCall:
     entry: str | None  # the matched entry's pattern, None if none (or since removed)
     duration: float
     uniqueid: str | None
+    caller_name: str | None  # agi_calleridname as sent, bounded (None before migration 0005)
 
 
 _CALLS_SQL = (
     "SELECT c.id, c.time, c.ext, c.caller_raw, c.caller_e164, c.result, c.reason, c.treatment, "
-    "c.entry_id, e.value || CASE WHEN e.prefix THEN '*' ELSE '' END, c.duration, c.uniqueid "
+    "c.entry_id, e.value || CASE WHEN e.prefix THEN '*' ELSE '' END, c.duration, c.uniqueid, "
+    "c.caller_name "
     "FROM call_log c LEFT JOIN entries e ON e.id = c.entry_id WHERE c.account_id = ?"
 )
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosqlite
 
+from .. import inert
 from ..numbers import Pattern
 from ..policy import AccountSettings, Entry, ExtensionSettings, Kind, Scope, Treatment
 from .errors import InvalidInput, StoreError
@@ -100,6 +101,7 @@ class CallRecord:
     entry_id: int | None
     duration: float
     uniqueid: str | None = None
+    caller_name: str | None = None  # agi_calleridname as sent (migration 0005)
 
 
 def _where_list(scope: Scope, ext: str | None, kind: Kind) -> tuple[str, tuple[Any, ...]]:
@@ -125,7 +127,8 @@ _UPSERT = (
 )
 _LISTED_COLUMNS = f"{_ENTRY_COLUMNS}, created_at, hits, last_hit, expires_at"
 _CALL_COLUMNS = (
-    "time, ext, caller_raw, caller_e164, result, reason, treatment, entry_id, duration, uniqueid"
+    "time, ext, caller_raw, caller_e164, result, reason, treatment, entry_id, duration, uniqueid, "
+    "caller_name"
 )
 #: Rows per executemany in a bulk import (a progress tick between chunks).
 IMPORT_CHUNK = 50_000
@@ -572,25 +575,32 @@ class Store:
     async def write_calls(
         self, calls: Sequence[CallRecord], hits: dict[int, tuple[int, float]]
     ) -> None:
-        """Append call-log rows and add hit counts ({entry id: (count, last time)}), atomically."""
+        """Append call-log rows and add hit counts ({entry id: (count, last time)}), atomically.
+
+        The caller's number and name (and the extension and uniqueid, also as Asterisk sent
+        them) are kept as sent but bounded (:func:`inert.bound`: at most 256 characters, the
+        cut marked): here, in the batched writer, off the call path (about 40 ns a value).
+        """
+        bound = inert.bound
         async with self._transaction() as db:
             await db.executemany(
                 "INSERT INTO call_log (account_id, time, ext, caller_raw, caller_e164, result, "
-                "reason, treatment, entry_id, duration, uniqueid) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reason, treatment, entry_id, duration, uniqueid, caller_name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         ACCOUNT_ID,
                         c.time,
-                        c.ext,
-                        c.caller_raw,
+                        bound(c.ext),  # as Asterisk sent it (agi_arg_1): from outside too
+                        bound(c.caller_raw),
                         c.caller_e164,
                         c.result,
                         c.reason,
                         c.treatment,
                         c.entry_id,
                         c.duration,
-                        c.uniqueid,
+                        None if c.uniqueid is None else bound(c.uniqueid),
+                        None if c.caller_name is None else bound(c.caller_name),
                     )
                     for c in calls
                 ],

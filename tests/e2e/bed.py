@@ -52,8 +52,9 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port free right now (TCP by default; SOCK_DGRAM: UDP)."""
+    with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
@@ -151,6 +152,7 @@ class Asterisk:
         self.sample = sample
         self.env = env
         self.ami_port = free_port()
+        self.sip_port = free_port(socket.SOCK_DGRAM)  # pjsip.conf's UDP transport
         self.logdir = logdir
         sweep_stale_rundirs(root)
         self.hostdir = Path(tempfile.mkdtemp(prefix="callscreen-e2e-", dir=root / "tmp"))
@@ -176,6 +178,7 @@ class Asterisk:
             "AMI_USER": self.ami_user,
             "AMI_SECRET": self.ami_secret,
             "SERVER_PORT": str(self.server_port),
+            "SIP_PORT": str(self.sip_port),
         }
         if self.sample is not None:
             for conf in self.sample.iterdir():

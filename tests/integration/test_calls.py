@@ -184,6 +184,22 @@ async def test_call_log_and_hits_are_written(server: Server, port: int, store: S
     assert entry.hits == 1 and entry.last_hit is not None
 
 
+async def test_call_log_keeps_the_caller_name_and_bounds_what_is_sent(
+    server: Server, port: int, store: Store
+) -> None:
+    """Number and name as sent (escape bytes and all), at most 256 characters each."""
+    await place_call(port, ext="101", callerid="\x1b[2J" + "9" * 600, calleridname="[b]N\u202e")
+    await place_call(port, ext="101", callerid="+13035550000", calleridname="N" * 1000)
+    assert server.recorder is not None
+    await server.recorder.flush()
+    named, hostile = await store.recent_calls(ext="101")  # newest first
+    assert hostile.caller_raw == "\x1b[2J" + "9" * 239 + "…[+361 chars]"
+    assert hostile.caller_name == "[b]N\u202e"
+    assert named.caller_raw == "+13035550000"
+    assert named.caller_name == "N" * 243 + "…[+757 chars]"
+    assert len(hostile.caller_raw) == len(named.caller_name) == 256
+
+
 async def test_store_failure_fails_open(server: Server, port: int, store: Store) -> None:
     await block(store, "101", "+13035551212")
     with sqlite3.connect(server.config.db) as conn:

@@ -92,6 +92,7 @@ def test_log_newest_first_with_filters(logged: Run) -> None:
         "entry",
         "duration",
         "uniqueid",
+        "caller_name",
     }
     assert (first["entry"], first["treatment"], first["result"]) == (
         "+13035551212",
@@ -238,3 +239,100 @@ def test_log_follow_prints_new_calls(tmp_path: Path) -> None:
         proc.send_signal(2)  # Ctrl-C
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and err == ""
+
+
+# -- hostile callers: shown as sent, inert -------------------------------------------------------
+HOSTILE = "\x1b[2J\x1b]0;pwned\x07[bold]X[/bold]\u202eevil\x9b"
+
+
+def _no_raw_control(out: str) -> None:
+    assert all(c == "\n" or (c >= " " and not "\x7f" <= c <= "\x9f") for c in out), out
+    assert "\u202e" not in out
+
+
+def test_log_shows_a_hostile_caller_as_text(run: Run) -> None:
+    hostile = CallRecord(NOW, "101", HOSTILE, None, "ALLOWED", "not-listed", None, None, 0.5)
+    named = CallRecord(
+        NOW - 1,
+        "101",
+        "+13035551212",
+        "+13035551212",
+        "ALLOWED",
+        "not-listed",
+        None,
+        None,
+        0.5,
+        caller_name="[red]Bank[/red] \x1b]0;title\x07",
+    )
+    log_calls(run.db, hostile, named)
+    out = run("log")
+    _no_raw_control(out)
+    assert "\\x1b[2J\\x1b]0;pwned\\x07[bold]X[/bold]\\u202eevil\\x9b" in out
+    assert "[red]Bank[/red] \\x1b]0;title\\x07" in out  # markup shown, not applied
+    rows = run.json("log")
+    assert isinstance(rows, list)
+    assert rows[0]["caller_raw"] == HOSTILE and rows[0]["caller_name"] is None
+    assert rows[1]["caller_name"] == "[red]Bank[/red] \x1b]0;title\x07"
+    raw_json = run("log", "--json")
+    assert raw_json.isascii() and "\x1b" not in raw_json
+
+
+def test_call_log_bounds_the_caller_number_and_name(run: Run) -> None:
+    big = CallRecord(
+        NOW,
+        "101",
+        "9" * 2048,
+        None,
+        "ALLOWED",
+        "not-listed",
+        None,
+        None,
+        0.5,
+        caller_name="N" * 300,
+    )
+    log_calls(run.db, big)
+    (row,) = run.json("log")  # type: ignore[misc]
+    assert row["caller_raw"] == "9" * 242 + "…[+1806 chars]"
+    assert row["caller_name"] == "N" * 244 + "…[+56 chars]"
+    assert len(row["caller_raw"]) == len(row["caller_name"]) == 256
+
+
+def test_block_list_check_and_block_last_show_typed_text_inertly(run: Run) -> None:
+    note = "[bold]n[/bold]\x1b[31m\u202e"
+    run("block", "add", "--ext", "101", "+13035551212", "--note", note)
+    out = run("block", "list", "--ext", "101")
+    _no_raw_control(out)
+    assert "[bold]n[/bold]\\x1b[31m\\u202e" in out
+    (entry,) = run.json("block", "list", "--ext", "101")  # type: ignore[misc]
+    assert entry["note"] == note
+    run("ext", "set", "101", "--enable")
+    out = run("check", "--ext", "101", "--callingpres", "32", HOSTILE)
+    _no_raw_control(out)
+    assert "\\x1b[2J" in out and "[bold]X[/bold]" in out
+    assert (
+        run.json("check", "--ext", "101", "--callingpres", "32", HOSTILE)["caller"][  # type: ignore[index]
+            "raw"
+        ]
+        == HOSTILE
+    )
+    log_calls(
+        run.db,
+        CallRecord(NOW, "102", f"+1 720 555 0000{HOSTILE}", None, "ALLOWED", "x", None, None, 0.1),
+    )
+    err = run("block", "last", "--ext", "102", code=1)
+    _no_raw_control(err)
+    assert "\\x1b[2J" in err
+
+
+def test_stats_show_hostile_entries_inertly(run: Run) -> None:
+    run("block", "add", "--ext", "101", "+13035551212", "--note", "\x1b[2J")
+    log_calls(
+        run.db,
+        CallRecord(NOW, "101", HOSTILE, None, "BLOCKED", "anonymous", "busy", None, 0.5),
+        CallRecord(
+            NOW, "101", "+13035551212", "+13035551212", "BLOCKED", "ext-blocklist", "busy", 1, 0.5
+        ),
+    )
+    out = run("stats")
+    _no_raw_control(out)
+    assert run.json("stats")["blocked"] == 2  # type: ignore[index]

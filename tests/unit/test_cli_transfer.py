@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
 import json
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from callscreen import transfer
+from callscreen import inert, transfer
 from callscreen.db.store import NewEntry, Store
 from callscreen.numbers import parse_pattern
 from callscreen.policy import Kind, Scope
@@ -225,3 +226,48 @@ def test_reader_unit() -> None:
     )
     assert [str(r.pattern) for r in rows] == ["+1900*"]
     assert [b.where for b in bad] == ["item 2", "item 3"]
+
+
+FORMULA_NOTES = [
+    "=cmd|' /C calc'!A0",
+    "+SUM(1,2)",
+    "-2+3",
+    "@SUM(A1)",
+    "\tx",
+    "\rx",
+    "'=already quoted",
+    "''",
+    "'plain quote",
+    "plain",
+]
+
+
+def test_csv_export_neutralises_formulas_and_import_restores_them(run: Run, tmp_path: Path) -> None:
+    for i, note in enumerate(FORMULA_NOTES):
+        run("block", "add", "--ext", "-5", f"+1303555{i:04d}", "--note", note)
+    # raw (the number as typed) only comes from a file: anything may be in it
+    f = write(tmp_path / "raw.csv", "number,note,raw\n+13035559999,x,=1+1\n+13035559998,y,+1 303\n")
+    run("import", "--ext", "-5", f)
+    exported = run("export", "--all")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert len(rows) == len(FORMULA_NOTES) + 2
+    for row in rows:
+        for column in ("note", "raw", "ext"):
+            assert row[column][:1] not in inert.FORMULA_START, (column, row)
+        assert row["number"].startswith("+1303555")  # E.164 written as it is
+        assert row["ext"] == "'-5"
+    assert {r["raw"] for r in rows} >= {"'=1+1", "'+1 303"}
+    assert {r["note"] for r in rows} >= {"'=cmd|' /C calc'!A0", "''=already quoted", "'plain quote"}
+    other = Run(tmp_path / "copy.db", run.capsys)
+    other("import", "--all", write(tmp_path / "x.csv", exported))
+    assert other("export", "--all") == exported
+    original = json.loads(run("export", "--all", "--format", "json"))
+    assert json.loads(other("export", "--all", "--format", "json")) == original
+    assert sorted(e["note"] for e in original) == sorted([*FORMULA_NOTES, "x", "y"])
+
+
+def test_import_error_report_shows_hostile_text_inertly(run: Run, tmp_path: Path) -> None:
+    f = write(tmp_path / "bad.csv", "number,note\n\x1b[2J[bold]x[/bold]\u202e,n\n")
+    err = run("import", "--ext", "101", f, code=2, lines=2)
+    assert "\x1b" not in err and "\u202e" not in err
+    assert "\\x1b[2J[bold]x[/bold]" in err

@@ -5,18 +5,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
+import json
 import re
+import tempfile
+from pathlib import Path
 
 import phonenumbers
 from hypothesis import given
 from hypothesis import strategies as st
 
+from callscreen import inert
+from callscreen.cli import cli
+from callscreen.db.schema import connect
+from callscreen.db.store import CallRecord, ListedEntry, Store
 from callscreen.fastagi.protocol import AgiEnv, ReplyKind, ReplyParser, command, parse_env
 from callscreen.numbers import InvalidNumber, _already_normal, caller_from, normalize, parse_pattern
-from callscreen.policy import Kind, Scope
-from callscreen.transfer import FileError, Target, read_entries
+from callscreen.policy import Entry, Kind, Scope
+from callscreen.transfer import CsvWriter, FileError, Target, read_entries
 
 
 def asterisk_parse_args(line: str) -> list[str]:
@@ -199,11 +208,95 @@ def test_import_reader_never_raises_but_file_error(text: str, fmt: str) -> None:
     )
 )
 def test_import_csv_reads_back_what_was_written(rows: list[tuple[str, str]]) -> None:
+    """A CSV written by anyone whose notes are neutralised the way export writes them."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["number", "note"])
-    w.writerows(rows)
+    w.writerows((number, inert.csv_cell(note)) for number, note in rows)
     target = Target(Scope.EXTENSION, "101", Kind.BLOCK)
     entries, bad = read_entries(io.StringIO(buf.getvalue()), "csv", target, "US")
     assert bad == []
     assert [(e.pattern.value, e.note) for e in entries] == rows
+
+
+_ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            _ANY_TEXT,
+            _ANY_TEXT.map(str.strip),
+            st.sampled_from(["101", "-5", "+44", "*1", "#9", ".x"]),
+        ),
+        max_size=12,
+    )
+)
+def test_csv_export_reimports_exactly_any_note_raw_and_ext(
+    rows: list[tuple[str, str, str]],
+) -> None:
+    """What `export --all` writes (formula cells neutralised) imports back as the same lists,
+    and no note, raw or ext cell starts a spreadsheet formula."""
+    entries = [
+        ListedEntry(
+            Entry(i, Scope.EXTENSION, Kind.BLOCK, f"+1303555{i:04d}", False, raw or "x", ext, note),
+            0.0,
+            0,
+            None,
+        )
+        for i, (note, raw, ext) in enumerate(rows)
+    ]
+    buf = io.StringIO()
+    writer = CsvWriter(buf, all_lists=True)
+    for e in entries:
+        writer.add(e)
+    for row in list(csv.DictReader(io.StringIO(buf.getvalue(), newline="")))[: len(rows)]:
+        assert all(row[c][:1] not in inert.FORMULA_START for c in ("note", "raw", "ext")), row
+    target = Target(None, "", Kind.BLOCK, all_lists=True)
+    back, bad = read_entries(io.StringIO(buf.getvalue(), newline=""), "csv", target, "US")
+    assert bad == []
+    assert [(n.ext, n.pattern.value, n.pattern.raw, n.note) for n in back] == [
+        (e.entry.ext, e.entry.value, e.entry.raw, e.entry.note) for e in entries
+    ]
+
+
+_UNSAFE_OUTPUT = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\ud800-\udfff]"
+)
+_LOG_DB: list[Path] = []
+
+
+def _cli_out(*args: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli.main(["--db", str(_LOG_DB[0]), *args], standalone_mode=False)
+    return out.getvalue()
+
+
+@given(_ANY_TEXT, st.none() | _ANY_TEXT)
+def test_any_caller_shows_inertly_in_log_and_round_trips_in_json(
+    caller: str, name: str | None
+) -> None:
+    """Any caller number and name: the table holds no control or bidi character and shows the
+    value literally (escaped, markup not applied); --json gives back the exact value."""
+    if not _LOG_DB:
+        _LOG_DB.append(Path(tempfile.mkdtemp(prefix="callscreen-prop-")) / "log.db")
+    with contextlib.closing(connect(_LOG_DB[0])) as db:  # autocommit: one call per example
+        db.execute("DELETE FROM call_log")
+    record = CallRecord(1.8e9, "101", caller, None, "ALLOWED", "x", None, None, 0.1, None, name)
+
+    async def write() -> None:
+        async with await Store.open(_LOG_DB[0]) as store:
+            await store.write_calls([record], {})
+
+    asyncio.run(write())
+    table_out = _cli_out("log")
+    assert _UNSAFE_OUTPUT.search(table_out) is None
+    for value in (caller, name):
+        shown = inert.text(inert.bound(value)) if value else ""
+        if shown.strip() and len(shown) <= 60:  # longer cells fold over lines
+            assert shown.strip() in table_out
+    (row,) = json.loads(_cli_out("log", "--json"))
+    assert row["caller_raw"] == inert.bound(caller)
+    assert row["caller_name"] == (None if name is None else inert.bound(name))
