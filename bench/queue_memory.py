@@ -24,9 +24,11 @@ from callscreen.db.recorder import DEFAULT_MAX_QUEUED, Recorder
 from callscreen.db.store import CallRecord, Store
 
 
-def _row(i: int, worst: bool) -> CallRecord:
+def _row(i: int, worst: int) -> CallRecord:
+    """A typical row (``worst`` 0), or one whose caller number and name are ``worst``
+    characters of 4 bytes each."""
     fields = {f.name for f in dataclasses.fields(CallRecord)}
-    caller = ("\U0001f4de" * 256) if worst else f"+1303555{i % 10000:04d}"
+    caller = ("\U0001f4de" * worst) if worst else f"+1303555{i % 10000:04d}"
     values: dict[str, object] = {
         "time": time.time(),
         "ext": str(100 + i % 50),
@@ -40,11 +42,12 @@ def _row(i: int, worst: bool) -> CallRecord:
         "uniqueid": f"{1733050000 + i}.{i % 1000}",
     }
     if "caller_name" in fields:
-        values["caller_name"] = ("\U0001f4de" * 256) if worst else f"CALLER {i % 1000}"
+        name = ("\U0001f4de" * worst) if worst else f"CALLER {i % 1000}"
+        values["caller_name"] = "".join([name, ""])  # its own string, as parsed per call
     return CallRecord(**values)  # type: ignore[arg-type]
 
 
-async def measure(rows: int, worst: bool) -> float:
+async def measure(rows: int, worst: int) -> float:
     with TemporaryDirectory() as tmp:
         store = await Store.open(Path(tmp) / "q.db")
         try:
@@ -77,11 +80,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
     args = ap.parse_args()
-    for label, worst in (("typical", False), ("worst case (256 chars, 4-byte)", True)):
+    cases = (
+        ("typical", 0),
+        ("Asterisk's longest (79 chars, 4-byte)", 79),
+        ("worst case (256 chars, 4-byte)", 256),
+    )
+    for label, worst in cases:
         per_row = asyncio.run(measure(args.rows, worst))
         full = per_row * DEFAULT_MAX_QUEUED / 2**20
         print(
-            f"{label:32s} {per_row:7.0f} bytes per queued row; "
+            f"{label:38s} {per_row:7.0f} bytes per queued row; "
             f"a full default queue ({DEFAULT_MAX_QUEUED:,} rows): {full:6.1f} MiB"
         )
 

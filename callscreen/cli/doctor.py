@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .. import app, doctor
+from .. import app, doctor, inert
 from ..fastagi import parse_networks
 from .base import Ctx, bad, cli, emit_json
 
@@ -118,9 +118,10 @@ def doctor_(
     else:
         for c in checks:
             mark = click.style("ok  ", fg="green") if c.ok else click.style("FAIL", fg="red")
-            click.echo(f"{mark}  {c.name}: {c.detail}")
+            # Details quote files, configs and a server's reply: shown inertly.
+            click.echo(f"{mark}  {inert.text(c.name)}: {inert.text(c.detail)}")
             if c.hint and not c.ok:
-                click.echo(f"      fix: {c.hint}")
+                click.echo(f"      fix: {inert.text(c.hint)}")
         click.echo(f"{len(checks)} checks, {len(failed)} failed")
     if failed:
         ctx.exit(1)

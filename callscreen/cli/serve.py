@@ -114,7 +114,7 @@ def _source(ctx: click.Context, name: str) -> str:
     show_default=True,
     type=click.IntRange(min=1),
     metavar="ROWS",
-    help="Call-log rows kept in memory while the database refuses writes (about 430 bytes "
+    help="Call-log rows kept in memory while the database refuses writes (about 490 bytes "
     "each); past it the newest rows are dropped and counted.",
 )
 @click.option(

@@ -19,21 +19,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 
+from ..inert import MAX_STORED, bound
 from .store import CallRecord, Store
 
 log = logging.getLogger("callscreen.db")
 
-#: Default cap on queued rows. Measured (``python -m bench.queue_memory``): about 430 bytes per
-#: typical row, so a full queue holds about 41 MiB; 256-character caller IDs of 4-byte
-#: characters make it at most about 1.4 KB a row (134 MiB).
+#: Default cap on queued rows. Measured (``python -m bench.queue_memory``): about 490 bytes per
+#: typical row, so a full queue holds about 47 MiB; callers whose number and name fill the
+#: 256-character bound (in 4-byte characters) make it at most 2.5 KB a row (240 MiB). Asterisk
+#: itself cuts both at 79 characters: 1.1 KB a row at most through it (105 MiB).
 DEFAULT_MAX_QUEUED = 100_000
 #: Retry delays after a failed write: from ``interval`` doubling up to this.
 MAX_BACKOFF = 5.0
 #: Rows per transaction: a long queue after an outage is written in steps, not one huge one.
 WRITE_CHUNK = 20_000
+
+
+def _bounded(call: CallRecord) -> CallRecord:
+    """The row with the values from outside cut as the store would cut them (inert.bound)."""
+    return dataclasses.replace(
+        call,
+        ext=bound(call.ext),
+        caller_raw=bound(call.caller_raw),
+        caller_name=None if call.caller_name is None else bound(call.caller_name),
+        uniqueid=None if call.uniqueid is None else bound(call.uniqueid),
+    )
 
 
 class Recorder:
@@ -70,6 +84,13 @@ class Recorder:
 
     # -- the per-call side ---------------------------------------------------------------------
     def record(self, call: CallRecord) -> None:
+        if (
+            len(call.caller_raw) > MAX_STORED
+            or len(call.ext) > MAX_STORED
+            or (call.caller_name is not None and len(call.caller_name) > MAX_STORED)
+            or (call.uniqueid is not None and len(call.uniqueid) > MAX_STORED)
+        ):
+            call = _bounded(call)  # what is queued is bounded too: memory per row is known
         if call.entry_id is not None:  # counters stay right even when the row is dropped
             n, _ = self._hits.get(call.entry_id, (0, 0.0))
             self._hits[call.entry_id] = (n + 1, call.time)

@@ -351,3 +351,15 @@ def test_cli_write_with_io_error_on_commit(
     assert code == 1 and err.count("\n") == 1 and "disk I/O error" in err, err
     assert "Traceback" not in err
     assert _entries(db) == 1
+
+
+async def test_queued_rows_are_bounded(store: Store) -> None:
+    """A hostile 60 KB caller ID while the disk is full must not cost 60 KB a queued row."""
+    rec = Recorder(store)
+    huge = "\x1b" * 60_000
+    rec.record(CallRecord(0.0, "1" * 500, huge, None, "ALLOWED", "not-listed", None, None, 0.0,
+                          uniqueid="u" * 999, caller_name=huge))  # fmt: skip
+    (row,) = rec._calls
+    assert max(len(row.ext), len(row.caller_raw), len(row.uniqueid or ""),
+               len(row.caller_name or "")) == 256  # fmt: skip
+    assert row.caller_raw.endswith("…[+59759 chars]")  # 241 kept + the 15-char marker
