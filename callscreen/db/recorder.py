@@ -161,24 +161,24 @@ class Recorder:
             try:
                 await self.store.write_calls(calls, hits)
             except Exception as exc:  # any failure keeps the rows: the writer must not die
-                self._inflight = 0
-                self._calls[:0] = calls
-                for entry_id, (n, last) in hits.items():
-                    m, later = self._hits.get(entry_id, (0, 0.0))
-                    self._hits[entry_id] = (n + m, max(last, later))
+                self._requeue(calls, hits)
                 self._failed(exc)
                 return False
             except BaseException:  # cancelled mid-write: keep the rows for close() to retry
-                self._inflight = 0
-                self._calls[:0] = calls
-                for entry_id, (n, last) in hits.items():
-                    m, later = self._hits.get(entry_id, (0, 0.0))
-                    self._hits[entry_id] = (n + m, max(last, later))
+                self._requeue(calls, hits)
                 raise
             self._inflight = 0
             self.written += len(calls)
             self._recovered()
         return True
+
+    def _requeue(self, calls: list[CallRecord], hits: dict[int, tuple[int, float]]) -> None:
+        """Put rows whose write failed back in front of the queue, in their order."""
+        self._inflight = 0
+        self._calls[:0] = calls
+        for entry_id, (n, last) in hits.items():
+            m, later = self._hits.get(entry_id, (0, 0.0))
+            self._hits[entry_id] = (n + m, max(last, later))
 
     def _failed(self, exc: Exception) -> None:
         self.write_errors += 1

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 import urllib.request
@@ -28,6 +27,8 @@ from typing import Any
 
 import pytest
 
+from .counts import call_log_rows as _rows
+from .counts import entries as _entries
 from .fake_asterisk import place_call
 from .serve_process import CLI, ServeProcess
 
@@ -69,16 +70,6 @@ def _cli(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _prepare(db: Path) -> None:
     assert _cli(db, "block", "add", "--ext", "102", BLOCKED).returncode == 0
     assert _cli(db, "ext", "set", "102", "--enable", "--treatment", "busy").returncode == 0
-
-
-def _rows(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT count(*) FROM call_log").fetchone()[0])
-
-
-def _entries(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
 
 
 async def _round(port: int, n: int = 20) -> int:
@@ -124,6 +115,21 @@ def _doctor(db: Path, srv: ServeProcess) -> dict[str, Any]:
     return {c["name"].split(" (")[0]: c for c in json.loads(out.stdout)["checks"]}
 
 
+async def _all_rows_then_sigterm(srv: ServeProcess, db: Path, made: int) -> None:
+    """Once the fault cleared: a row for every call made (0 lost), then SIGTERM ends the
+    server within 10 s, exit 0, no traceback."""
+    for _ in range(40):
+        if _rows(db) == made:
+            break
+        await asyncio.sleep(0.1)
+    assert _rows(db) == made
+    started = time.monotonic()
+    out = srv.stop(signal.SIGTERM)
+    assert time.monotonic() - started < 10
+    assert srv.proc.returncode == 0, out
+    assert "Traceback" not in out
+
+
 def _fill(directory: Path) -> Path:
     filler = directory / "filler"
     with filler.open("wb") as f, contextlib.suppress(OSError):
@@ -164,17 +170,8 @@ async def test_disk_full_then_freed(tmpfs: Path) -> None:
         made += await _round(srv.port)
         await _wait_line(srv, "call log writes recovered", 10)
         recovered = time.monotonic() - freed
-        for _ in range(40):
-            if _rows(db) == made:
-                break
-            await asyncio.sleep(0.1)
-        assert _rows(db) == made  # 0 rows lost
+        await _all_rows_then_sigterm(srv, db, made)
         assert _entries(db) == entries  # the refused CLI write left nothing behind
-        started = time.monotonic()
-        out = srv.stop(signal.SIGTERM)
-        assert time.monotonic() - started < 10
-        assert srv.proc.returncode == 0, out
-        assert "Traceback" not in out
         print(f"\ndisk full: told after {told:.2f} s, recovered {recovered:.2f} s after the space"
               f" came back, {made} calls, {_rows(db)} rows")  # fmt: skip
     finally:
@@ -248,16 +245,7 @@ async def test_read_only_remount_then_fixed(ext4: tuple[Path, Path]) -> None:
             raise AssertionError(_health(srv)) from None
         recovered = time.monotonic() - fixed
         made += await _round(srv.port)
-        for _ in range(40):
-            if _rows(db) == made:
-                break
-            await asyncio.sleep(0.1)
-        assert _rows(db) == made  # 0 rows lost
-        started = time.monotonic()
-        out = srv.stop(signal.SIGTERM)
-        assert time.monotonic() - started < 10
-        assert srv.proc.returncode == 0, out
-        assert "Traceback" not in out
+        await _all_rows_then_sigterm(srv, db, made)
         print(f"\nread-only: told after {told:.2f} s, recovered {recovered:.2f} s after the "
               f"remount, {made} calls, {_rows(db)} rows")  # fmt: skip
     finally:

@@ -29,6 +29,8 @@ from callscreen.db.store import CallRecord
 from callscreen.numbers import parse_pattern
 from callscreen.policy import Kind, Scope
 
+from .counts import call_log_rows as _rows
+from .counts import entries as _entries
 from .fake_asterisk import place_call
 
 BLOCKED = "+13035551212"
@@ -37,16 +39,6 @@ BLOCKED = "+13035551212"
 async def _setup(store: Store) -> None:
     await store.add_entries(Scope.EXTENSION, "101", Kind.BLOCK, [parse_pattern(BLOCKED)])
     await store.set_extension("101", enabled=True)
-
-
-def _rows(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT count(*) FROM call_log").fetchone()[0])
-
-
-def _entries(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT count(*) FROM entries").fetchone()[0])
 
 
 async def _calls(port: int, n: int) -> None:
