@@ -27,6 +27,7 @@ from ..ops import lists, settings
 from ..ops.actor import Actor, Source
 from ..ops.errors import InvalidInput, NotFound, NotPermitted
 from ..policy import Kind, Scope
+from ..timeutil import parse_since
 from . import schema as s
 from .auth import Credentials, CsrfFailed, Unauthorized, authenticate, client_ip, cookie_name
 from .openapi import Access, Endpoint, document
@@ -204,8 +205,13 @@ async def account_patch(c: Call) -> Any:
 
 
 async def audit(c: Call) -> Any:
+    since = c.query.get("since")
+    try:
+        since_ts = None if since is None else parse_since(since)
+    except ValueError as exc:  # the CLI's words for --since
+        raise InvalidInput(f"since: {exc}") from None
     return await settings.audit_list(
-        c.store, c.who, since=c.query.get("since"), limit=c.query.get("limit", 100)
+        c.store, c.who, since=since_ts, limit=c.query.get("limit", 100)
     )
 
 

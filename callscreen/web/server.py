@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
+import types
 
 import uvicorn
 
@@ -30,6 +32,13 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, db: object) -> None:
         super().__init__(config)
         self.db = db
+
+    def handle_exit(self, sig: int, frame: types.FrameType | None) -> None:
+        """SIGTERM/SIGINT: stop and exit 0, as ``serve`` does (uvicorn would re-raise the
+        signal after shutting down, and a service manager would see the process killed)."""
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C
+        self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
