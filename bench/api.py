@@ -82,9 +82,11 @@ def web(db: Path, workdir: Path) -> Iterator[str]:
         while True:
             if proc.poll() is not None:
                 raise SystemExit("web exited:\n" + log_path.read_text(errors="replace")[-2000:])
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1):
-                    break
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1),
+            ):
+                break
             if time.monotonic() > deadline:
                 raise SystemExit("web did not answer within 30 s")
             time.sleep(0.05)
@@ -205,11 +207,9 @@ def fastagi_with_api(workdir: Path, duration: float, rate: float) -> dict[str, A
             driven: dict[str, Any] = {}
             driver = None
             if label == "busy":
-
-                def drive() -> None:
-                    driven.update(api_driver(base, token, rate, stop))
-
-                driver = threading.Thread(target=drive)
+                driver = threading.Thread(
+                    target=lambda d=driven, s=stop: d.update(api_driver(base, token, rate, s))
+                )
                 driver.start()
             r = bench_run.loadgen(srv, Path(m["manifest"]), *args)
             stop.set()
@@ -233,13 +233,14 @@ def fastagi_with_api(workdir: Path, duration: float, rate: float) -> dict[str, A
 def big_list_db(workdir: Path, entries: int) -> Path:
     db = workdir / "big.db"
     csv_path = workdir / "big.csv"
+    seen: set[str] = set()
     with csv_path.open("w") as f:
-        n = 0
         for num in e164.numbers(3):
-            f.write(num + "\n")
-            n += 1
-            if n == entries:
-                break
+            if num not in seen:  # the stream repeats some numbers
+                seen.add(num)
+                f.write(num + "\n")
+                if len(seen) == entries:
+                    break
     t0 = time.perf_counter()
     cli(db, "import", "--ext", EXT, str(csv_path))
     print(f"  imported {entries:,} numbers into extension {EXT} in "
