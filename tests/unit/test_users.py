@@ -331,3 +331,14 @@ async def test_shapes_hold_no_hash(store: Store) -> None:
     assert d["tokens"] == 1
     rows = await store._fetchall("SELECT before, after FROM audit_log")
     assert "argon2" not in str(rows) and "hash" not in str(rows)
+
+
+async def test_lookups_check_disabled_themselves(store: Store) -> None:
+    """Not only the deletion at disable time: a row flipped by another writer counts too."""
+    await users.user_add(store, ADMIN, "alice", PW, extensions=["101"])
+    login = await auth.login(store, "alice", PW, ip=None)
+    token, _ = await users.token_create(store, ADMIN, "alice")
+    async with store._transaction() as db:
+        await db.execute("UPDATE users SET disabled = 1")
+    assert await auth.session_actor(store, login.cookie, ip=None) is None
+    assert await auth.token_actor(store, token, ip=None) is None
