@@ -99,7 +99,7 @@ async def login(
     ttl: float = SESSION_TTL,
 ) -> Login:
     """Check a password and start a session; raise ``NotPermitted(WRONG_LOGIN)`` otherwise."""
-    _dummy_hash()  # made once, before any timing matters
+    await asyncio.to_thread(_dummy_hash)  # made once (in a thread), before timing matters
     found = await db.password_hash(store, username)
     hashed = found[1] if found else _dummy_hash()
     ok = await asyncio.to_thread(_verify, hashed, password)

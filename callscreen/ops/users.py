@@ -195,6 +195,8 @@ async def user_set(
     }
     after.pop("updated")
     before.pop("updated")
+    if after == before:  # nothing to change: no write, no audit row
+        return _user_json(user)
     await db.update_user(
         store,
         user.id,

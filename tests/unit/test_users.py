@@ -342,3 +342,10 @@ async def test_lookups_check_disabled_themselves(store: Store) -> None:
         await db.execute("UPDATE users SET disabled = 1")
     assert await auth.session_actor(store, login.cookie, ip=None) is None
     assert await auth.token_actor(store, token, ip=None) is None
+
+
+async def test_user_set_without_a_change_writes_nothing(store: Store) -> None:
+    await users.user_add(store, ADMIN, "alice", PW, extensions=["101"])
+    before = await audit(store)
+    d = await users.user_set(store, ADMIN, "alice", extensions=["101"], admin=False, disabled=False)
+    assert d["extensions"] == ["101"] and await audit(store) == before
