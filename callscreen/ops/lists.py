@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..db.audit import AuditEntry
@@ -108,6 +109,44 @@ def entry_json(e: ListedEntry, now: float | None = None) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What a list change did, with the patterns as typed (the CLI prints ``raw``)."""
+
+    done: list[Pattern]  # added or removed
+    other: list[Pattern]  # already listed, or not listed
+    expires_at: float | None = None
+
+
+async def add(
+    store: Store,
+    actor: Actor,
+    *,
+    scope: Scope,
+    ext: str | None,
+    kind: Kind,
+    numbers: Sequence[str],
+    note: str = "",
+    for_: str | None = None,
+    until: str | None = None,
+    region: str = DEFAULT_REGION,
+) -> Changed:
+    """:func:`list_add` with the patterns themselves."""
+    patterns = patterns_of(numbers, region)
+    expires = expiry_of(for_, until)
+    target = _target(actor, scope, ext)
+    added, existing = await store.add_entries(
+        scope,
+        ext,
+        kind,
+        patterns,
+        note,
+        expires_at=expires,
+        audit=audit_entry(actor, f"{kind.value}.add", target),
+    )
+    return Changed(added, existing, expires)
+
+
 async def list_add(
     store: Store,
     actor: Actor,
@@ -122,19 +161,38 @@ async def list_add(
     region: str = DEFAULT_REGION,
 ) -> dict[str, Any]:
     """Add numbers (all or nothing) -> ``{"added": [...], "already_listed": [...]}``."""
-    patterns = patterns_of(numbers, region)
-    expires = expiry_of(for_, until)
-    target = _target(actor, scope, ext)
-    added, existing = await store.add_entries(
-        scope,
-        ext,
-        kind,
-        patterns,
-        note,
-        expires_at=expires,
-        audit=audit_entry(actor, f"{kind.value}.add", target),
+    c = await add(
+        store,
+        actor,
+        scope=scope,
+        ext=ext,
+        kind=kind,
+        numbers=numbers,
+        note=note,
+        for_=for_,
+        until=until,
+        region=region,
     )
-    return {"added": [str(p) for p in added], "already_listed": [str(p) for p in existing]}
+    return {"added": [str(p) for p in c.done], "already_listed": [str(p) for p in c.other]}
+
+
+async def remove(
+    store: Store,
+    actor: Actor,
+    *,
+    scope: Scope,
+    ext: str | None,
+    kind: Kind,
+    numbers: Sequence[str],
+    region: str = DEFAULT_REGION,
+) -> Changed:
+    """:func:`list_remove` with the patterns themselves."""
+    patterns = patterns_of(numbers, region)
+    target = _target(actor, scope, ext)
+    removed, missing = await store.remove_entries(
+        scope, ext, kind, patterns, audit=audit_entry(actor, f"{kind.value}.remove", target)
+    )
+    return Changed(removed, missing)
 
 
 async def list_remove(
@@ -148,12 +206,8 @@ async def list_remove(
     region: str = DEFAULT_REGION,
 ) -> dict[str, Any]:
     """Remove numbers -> ``{"removed": [...], "not_listed": [...]}`` (not listed: no error)."""
-    patterns = patterns_of(numbers, region)
-    target = _target(actor, scope, ext)
-    removed, missing = await store.remove_entries(
-        scope, ext, kind, patterns, audit=audit_entry(actor, f"{kind.value}.remove", target)
-    )
-    return {"removed": [str(p) for p in removed], "not_listed": [str(p) for p in missing]}
+    c = await remove(store, actor, scope=scope, ext=ext, kind=kind, numbers=numbers, region=region)
+    return {"removed": [str(p) for p in c.done], "not_listed": [str(p) for p in c.other]}
 
 
 def _filter(q: str | None, region: str) -> EntryFilter | None:
@@ -211,7 +265,7 @@ async def iter_entries(
     kind: Kind,
     limit: int | None = None,
     offset: int = 0,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """Every entry of a list (or a slice), streamed: a million never sit in memory at once.
 
     Permission is asked before the first row is read."""
