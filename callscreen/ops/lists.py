@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..db.audit import AuditEntry
 from ..db.errors import InvalidInput
-from ..db.store import EntryFilter, ListedEntry, Store, check_ext
+from ..db.store import EntryFilter, ImportResult, ListedEntry, NewEntry, Store, check_ext
 from ..numbers import DEFAULT_REGION, InvalidNumber, Pattern, parse_pattern
 from ..policy import Kind, Scope
 from ..timeutil import parse_duration, parse_time, when
@@ -322,3 +322,26 @@ async def block_last(
         "added": bool(added),
         "blocking_on": settings.enabled,
     }
+
+
+async def import_rows(
+    store: Store,
+    actor: Actor,
+    rows: Iterable[NewEntry],
+    *,
+    scope: Scope | None,
+    ext: str | None,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Add parsed rows (all or nothing; ``dry_run``: count and roll back) with ONE audit row
+    holding the counts, not one per number. ``scope`` None: rows of every list (an
+    ``export --all`` file), an admin's like the account's lists."""
+    if scope is None:
+        permit_admin(actor)
+        target = "all"
+    else:
+        target = _target(actor, scope, ext)
+    return await store.import_rows(
+        rows, dry_run=dry_run, progress=progress, audit=audit_entry(actor, "import", target)
+    )
