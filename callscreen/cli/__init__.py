@@ -4,7 +4,7 @@ One module per area; importing them registers their commands on :data:`cli`.
 ``callscreen.cli:main`` is the console entry point.
 """
 
-from . import doctor, lists, reports, serve, settings, transfer  # noqa: F401  (register)
+from . import audit, doctor, lists, reports, serve, settings, transfer  # noqa: F401  (register)
 from .base import cli, main
 
 __all__ = ["cli", "main"]
