@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -337,3 +339,15 @@ def test_a_cli_change_is_audited_as_the_os_user(
     assert "\u202e" not in table
     run("audit", "--since", "yesterday-ish", code=2)
     assert run.json("audit", "--limit", "1") == items[:1]
+
+
+def test_the_call_path_imports_nothing_of_ops() -> None:
+    """A call goes fastagi -> screening -> db: users, audit listing and HTTP stay off it."""
+    code = (
+        "import sys, callscreen.app, callscreen.screening, callscreen.fastagi, "
+        "callscreen.blocklast; "
+        "print(sorted(m for m in sys.modules "
+        "if m.startswith(('callscreen.ops', 'callscreen.cli'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
