@@ -144,6 +144,7 @@ def import_(
                 drain(),
                 scope=target.scope,
                 ext=target.ext or None,
+                kind=None if target.all_lists else target.kind,
                 dry_run=dry_run,
                 progress=tick,
             )

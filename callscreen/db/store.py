@@ -500,7 +500,8 @@ class Store:
         """Add entries of any lists, all or nothing (``dry_run``: count, then roll back).
 
         ``progress(n)`` is called after each chunk of rows written. ``audit`` is written in the
-        same transaction with the counts as ``after`` (one row per import, not per number).
+        same transaction with the counts added to its ``after`` (one row per import, not per
+        number).
         """
         now = time.time()
         scopes = {sc: sc.value for sc in Scope}  # enum .value is slow a million times over
@@ -553,7 +554,9 @@ class Store:
                 duplicates=len(params) - len(unique),
             )
             if audit is not None:
-                await _audit.write(db, replace(audit, after=asdict(result)))
+                await _audit.write(
+                    db, replace(audit, after={**(audit.after or {}), **asdict(result)})
+                )
         return result
 
     @staticmethod

@@ -331,17 +331,22 @@ async def import_rows(
     *,
     scope: Scope | None,
     ext: str | None,
+    kind: Kind | None = None,
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Add parsed rows (all or nothing; ``dry_run``: count and roll back) with ONE audit row
     holding the counts, not one per number. ``scope`` None: rows of every list (an
-    ``export --all`` file), an admin's like the account's lists."""
+    ``export --all`` file), an admin's like the account's lists; ``kind`` (the one list's)
+    is recorded with the counts."""
     if scope is None:
         permit_admin(actor)
         target = "all"
     else:
         target = _target(actor, scope, ext)
     return await store.import_rows(
-        rows, dry_run=dry_run, progress=progress, audit=audit_entry(actor, "import", target)
+        rows,
+        dry_run=dry_run,
+        progress=progress,
+        audit=audit_entry(actor, "import", target, after={"list": kind.value} if kind else None),
     )

@@ -301,11 +301,19 @@ async def test_import_writes_one_audit_row_with_counts(store: Store) -> None:
     ]
     await lists.import_rows(store, ALICE, rows, scope=Scope.EXTENSION, ext="101", dry_run=True)
     assert await audit_rows(store) == []  # a dry run changes nothing, records nothing
-    result = await lists.import_rows(store, ALICE, rows, scope=Scope.EXTENSION, ext="101")
+    result = await lists.import_rows(
+        store, ALICE, rows, scope=Scope.EXTENSION, ext="101", kind=Kind.BLOCK
+    )
     assert result.added == 30
     (row,) = await audit_rows(store)
     assert (row.action, row.target) == ("import", "ext:101")
-    assert row.after == {"added": 30, "updated": 0, "unchanged": 0, "duplicates": 0}
+    assert row.after == {
+        "list": "block",
+        "added": 30,
+        "updated": 0,
+        "unchanged": 0,
+        "duplicates": 0,
+    }
 
 
 async def test_audit_list_newest_first_and_since(store: Store) -> None:
@@ -351,3 +359,20 @@ def test_the_call_path_imports_nothing_of_ops() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_cli_import_writes_one_audit_row_with_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = Run(tmp_path / "cs.db", capsys)
+    csv = tmp_path / "in.csv"
+    csv.write_text("".join(f"+1303555{i:04d},n\n" for i in range(200)))
+    run("import", "--ext", "101", "--list", "allow", str(csv))
+    run("import", "--ext", "101", str(csv), "--dry-run")
+    items = run.json("audit")
+    assert isinstance(items, list) and len(items) == 1
+    item = items[0]
+    assert (item["action"], item["target"], item["source"]) == ("import", "ext:101", "cli")
+    assert item["after"] == {
+        "list": "allow", "added": 200, "updated": 0, "unchanged": 0, "duplicates": 0
+    }  # fmt: skip
