@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .db.audit import AuditEntry
 from .db.errors import InvalidInput, StoreError
 from .db.store import Store, check_ext
 from .fastagi import AgiSession
@@ -48,14 +49,23 @@ async def last_call(store: Store | None, ext: str, remembered: LastCall | None) 
     return best
 
 
-async def block(store: Store, ext: str, last: LastCall | None) -> tuple[str, str]:
-    """Put the last caller on EXT's block list; returns (status, number)."""
+async def block(
+    store: Store, ext: str, last: LastCall | None, *, peer: str | None = None
+) -> tuple[str, str]:
+    """Put the last caller on EXT's block list; returns (status, number).
+
+    A change by a person like any other, so it is audited (source ``phone``, the actor the
+    extension dialed from, ``peer`` the Asterisk host that asked), in the same transaction.
+    The audit writer is the store's (``db.audit``): nothing of ``ops`` on this path."""
     if last is None:
         return NOCALLER, ""
     if last.e164 is None:
         return ANONYMOUS, ""
     pattern = Pattern(last.e164, False, last.raw.strip() or last.e164)
-    added, _ = await store.add_entries(Scope.EXTENSION, ext, Kind.BLOCK, [pattern], NOTE)
+    audit = AuditEntry(f"ext:{ext}", "phone", "block.last", f"ext:{ext}", ip=peer)
+    added, _ = await store.add_entries(
+        Scope.EXTENSION, ext, Kind.BLOCK, [pattern], NOTE, audit=audit
+    )
     return (ADDED if added else ALREADY), last.e164
 
 
@@ -74,7 +84,8 @@ async def handle(
         last = await last_call(
             store, ext, LastCall(mem[0], mem[1].raw, mem[1].e164) if mem else None
         )
-        status, number = await block(store, ext, last)
+        host = session.peer.rsplit(":", 1)[0]
+        status, number = await block(store, ext, last, peer=host if host not in ("", "?") else None)
     except InvalidInput:
         log.warning("block-last from %s: no valid extension in the request (%r)", session.peer, ext)
     except StoreError as exc:

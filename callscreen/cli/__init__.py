@@ -4,7 +4,17 @@ One module per area; importing them registers their commands on :data:`cli`.
 ``callscreen.cli:main`` is the console entry point.
 """
 
-from . import doctor, lists, reports, serve, settings, transfer, web  # noqa: F401  (register)
+from . import (  # noqa: F401  (register)
+    audit,
+    doctor,
+    lists,
+    reports,
+    serve,
+    settings,
+    transfer,
+    users,
+    web,
+)
 from .base import cli, main
 
 __all__ = ["cli", "main"]

@@ -27,6 +27,8 @@ from ..db.errors import InvalidInput, StoreError
 from ..db.schema import DEFAULT_DB
 from ..db.store import Store, check_ext
 from ..numbers import DEFAULT_REGION, valid_region
+from ..ops.actor import Actor
+from ..ops.errors import NotFound, NotPermitted
 from ..policy import Scope
 
 T = TypeVar("T")
@@ -37,6 +39,7 @@ class Ctx:
         self.db = db
         self.region = region
         self.config_path = config_path
+        self.actor = Actor.cli()  # the OS user: a shell on the PBX is full control
 
     def run(self, fn: Callable[[Store], Awaitable[T]]) -> T:
         async def go() -> T:
@@ -47,9 +50,11 @@ class Ctx:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro``; the one place an operation's error becomes the CLI's: bad input, a
+    missing thing or a refusal is one line and exit 2 (nothing written), a store failure exit 1."""
     try:
         return asyncio.run(coro)
-    except InvalidInput as exc:
+    except (InvalidInput, NotFound, NotPermitted) as exc:
         raise click.UsageError(str(exc)) from None
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None

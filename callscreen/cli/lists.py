@@ -3,73 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from ..db.store import ListedEntry, Store
-from ..numbers import InvalidNumber, Pattern, parse_pattern
+from ..db.store import Store
+from ..ops import lists as ops
+from ..ops.errors import NotFound
 from ..policy import Kind, Scope
-from ..timeutil import parse_duration, parse_time, when
-from .base import Ctx, JsonArray, bad, cli, echo, emit_json, parsed, scope_of, table
+from ..timeutil import when
+from .base import Ctx, JsonArray, cli, echo, emit_json, scope_of, table
 
 #: Rows a table shows unless --limit says otherwise (--json streams everything).
 TABLE_LIMIT = 1000
 
 
-def patterns_of(numbers: tuple[str, ...], region: str) -> list[Pattern]:
-    """Parse every number first: one bad number and nothing is written."""
-    if not numbers:
-        bad("give at least one NUMBER")
-    out = []
-    for n in numbers:
-        try:
-            out.append(parse_pattern(n, region))
-        except InvalidNumber as exc:
-            bad(str(exc))
-    return out
-
-
-def expiry_of(for_: str | None, until: str | None) -> float | None:
-    """--for 30d / --until DATE -> epoch seconds (whole), or None for a permanent entry."""
-    if for_ is not None and until is not None:
-        bad("give --for or --until, not both")
-    now = time.time()
-    if for_ is not None:
-        return float(round(now + (parsed(parse_duration, for_, "--for") or 0)))
-    if until is not None:
-        ts = parsed(parse_time, until, "--until") or 0.0
-        if ts <= now:
-            bad(f"--until: {until!r} is in the past")
-        return ts
-    return None
-
-
-def entry_json(e: ListedEntry, now: float | None = None) -> dict[str, Any]:
-    return {
-        "id": e.entry.id,
-        "scope": e.entry.scope.value,
-        "ext": e.entry.ext,
-        "kind": e.entry.kind.value,
-        "pattern": e.entry.pattern,
-        "value": e.entry.value,
-        "prefix": e.entry.prefix,
-        "raw": e.entry.raw,
-        "note": e.entry.note,
-        "created": when(e.created_at),
-        "hits": e.hits,
-        "last_hit": when(e.last_hit) or None,
-        "expires": when(e.expires_at) or None,
-        "expired": e.expired(now),
-    }
-
-
-def _expires_cell(e: ListedEntry, now: float) -> str:
-    if e.expires_at is None:
+def _expires_cell(e: dict[str, Any]) -> str:
+    if e["expires"] is None:
         return ""
-    return ("expired " if e.expired(now) else "") + when(e.expires_at)
+    return ("expired " if e["expired"] else "") + str(e["expires"])
 
 
 _SCOPE_OPTS = [
@@ -116,21 +69,30 @@ def _list_group(kind: Kind) -> click.Group:
         as_json: bool,
     ) -> None:
         scope, ext = scope_of(ext, account)
-        patterns = patterns_of(numbers, obj.region)
-        expires = expiry_of(for_, until)
-        added, existing = obj.run(
-            lambda s: s.add_entries(scope, ext, kind, patterns, note, expires_at=expires)
+        c = obj.run(
+            lambda s: ops.add(
+                s,
+                obj.actor,
+                scope=scope,
+                ext=ext,
+                kind=kind,
+                numbers=numbers,
+                note=note,
+                for_=for_,
+                until=until,
+                region=obj.region,
+            )
         )
         if as_json:
             emit_json(
-                {"added": [str(p) for p in added], "already_listed": [str(p) for p in existing]}
+                {"added": [str(p) for p in c.done], "already_listed": [str(p) for p in c.other]}
             )
             return
         where = f"extension {ext}" if ext else "the account"
-        until_text = f" until {when(expires)}" if expires is not None else ""
-        for p in added:
+        until_text = f" until {when(c.expires_at)}" if c.expires_at is not None else ""
+        for p in c.done:
             echo(f"added {p} ({p.raw}) to the {word} of {where}{until_text}")
-        for p in existing:
+        for p in c.other:
             echo(f"already listed: {p} ({p.raw})")
 
     @group.command(name="remove", help=f"Remove numbers from the {word}.")
@@ -142,8 +104,12 @@ def _list_group(kind: Kind) -> click.Group:
         obj: Ctx, ext: str | None, account: bool, numbers: tuple[str, ...], as_json: bool
     ) -> None:
         scope, ext = scope_of(ext, account)
-        patterns = patterns_of(numbers, obj.region)
-        removed, missing = obj.run(lambda s: s.remove_entries(scope, ext, kind, patterns))
+        c = obj.run(
+            lambda s: ops.remove(
+                s, obj.actor, scope=scope, ext=ext, kind=kind, numbers=numbers, region=obj.region
+            )
+        )
+        removed, missing = c.done, c.other
         if as_json:
             emit_json(
                 {"removed": [str(p) for p in removed], "not_listed": [str(p) for p in missing]}
@@ -173,25 +139,25 @@ def _list_group(kind: Kind) -> click.Group:
             return
         limit = limit or TABLE_LIMIT
 
-        async def go(s: Store) -> tuple[list[ListedEntry], int]:
-            page = await s.list_entries(scope, ext, kind, limit=limit, offset=offset)
-            return page, await s.count_entries(scope, ext, kind)
-
-        entries, total = obj.run(go)
-        now = time.time()
+        page = obj.run(
+            lambda s: ops.list_entries(
+                s, obj.actor, scope=scope, ext=ext, kind=kind, limit=limit, offset=offset
+            )
+        )
+        entries, total = page["entries"], page["total"]
         title = f"{word} of " + (f"extension {ext}" if ext else "the account")
         table(
             title,
             ["number", "as typed", "note", "added", "expires", "hits", "last hit"],
             [
                 [
-                    e.entry.pattern,
-                    e.entry.raw,
-                    e.entry.note,
-                    when(e.created_at),
-                    _expires_cell(e, now),
-                    str(e.hits),
-                    when(e.last_hit),
+                    e["pattern"],
+                    e["raw"],
+                    e["note"],
+                    e["created"],
+                    _expires_cell(e),
+                    str(e["hits"]),
+                    e["last_hit"] or "",
                 ]
                 for e in entries
             ],
@@ -210,14 +176,15 @@ def _stream_json(
     obj: Ctx, scope: Scope, ext: str | None, kind: Kind, limit: int | None, offset: int
 ) -> None:
     """Print the list as a JSON array, streamed from the database in chunks."""
-    now = time.time()
 
     async def go(s: Store) -> None:
-        entries = s.iter_entries(scope, ext, kind, limit=limit, offset=offset)
+        entries = ops.iter_entries(
+            s, obj.actor, scope=scope, ext=ext, kind=kind, limit=limit, offset=offset
+        )
         async with contextlib.aclosing(entries) as it:
             with JsonArray() as out:
                 async for e in it:
-                    out.add(entry_json(e, now))
+                    out.add(e)
 
     obj.run(go)
 
@@ -246,31 +213,12 @@ def block_last(
     number (anonymous or withheld): there is nothing to put on the list.
     """
     scope_of(extension, False)
-    expires = expiry_of(for_, until)
 
     async def go(s: Store) -> dict[str, Any]:
-        last = await s.last_caller(extension)
-        if last is None:
-            raise NothingToBlock(f"no call to extension {extension} got through yet")
-        if last.caller_e164 is None:
-            who = last.caller_raw or "no caller ID"
-            raise NothingToBlock(
-                f"the last caller to {extension} ({when(last.time)}) had no number ({who!r}):"
-                " nothing to block"
-            )
-        pattern = Pattern(last.caller_e164, False, last.caller_raw.strip() or last.caller_e164)
-        added, _ = await s.add_entries(
-            Scope.EXTENSION, extension, Kind.BLOCK, [pattern], note, expires_at=expires
-        )
-        settings = (await s.settings(extension))[1]
-        return {
-            "ext": extension,
-            "number": pattern.value,
-            "raw": pattern.raw,
-            "call_time": when(last.time),
-            "added": bool(added),
-            "blocking_on": settings.enabled,
-        }
+        try:
+            return await ops.block_last(s, obj.actor, extension, note=note, for_=for_, until=until)
+        except NotFound as exc:  # nothing to block: exit 1, as it always was
+            raise NothingToBlock(str(exc)) from None
 
     data = obj.run(go)
     if as_json:

@@ -6,29 +6,15 @@ from typing import Any
 
 import click
 
-from ..db.errors import InvalidInput, StoreError
-from ..db.lookup import Lookup
-from ..db.store import Store, check_ext, check_mailbox, check_treatment
-from ..numbers import InvalidNumber, is_anonymous, normalize
-from ..policy import Decision, ExtensionSettings, Kind, Scope, Treatment
-from ..screening import caller_of, decide
-from .base import Ctx, bad, cli, emit_json, table
+from ..db.store import Store
+from ..ops import settings as ops
+from ..policy import Scope, Treatment
+from .base import Ctx, cli, emit_json, table
 
 TREATMENTS = [t.value for t in Treatment]
 
 
 # -- ext ---------------------------------------------------------------------------------------
-def _ext_json(s: ExtensionSettings, account_treatment: Treatment) -> dict[str, Any]:
-    return {
-        "ext": s.ext,
-        "enabled": s.enabled,
-        "anonymous": "block" if s.block_anonymous else "allow",
-        "treatment": (s.treatment or account_treatment).value,
-        "treatment_set": s.treatment is not None,
-        "mailbox": s.voicemail_box,
-    }
-
-
 def _ext_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
@@ -70,22 +56,17 @@ def ext_set(
     as_json: bool,
 ) -> None:
     """Change an extension's call-blocking settings."""
-    try:
-        check_ext(extension)
-        if mailbox:
-            check_mailbox(mailbox)
-    except InvalidInput as exc:
-        bad(str(exc))
 
     async def go(s: Store) -> dict[str, Any]:
-        settings = await s.set_extension(
+        return await ops.ext_set(
+            s,
+            obj.actor,
             extension,
             enabled=enable,
-            block_anonymous=None if anonymous is None else anonymous == "block",
-            treatment=check_treatment(treatment) if treatment else None,
+            anonymous=anonymous,
+            treatment=treatment,
             mailbox=mailbox,
         )
-        return _ext_json(settings, (await s.account()).treatment)
 
     data = obj.run(go)
     if as_json:
@@ -100,17 +81,9 @@ def ext_set(
 @click.pass_obj
 def ext_show(obj: Ctx, extension: str, as_json: bool) -> None:
     """Show an extension's settings (defaults if never configured)."""
-    try:
-        check_ext(extension)
-    except InvalidInput as exc:
-        bad(str(exc))
 
     async def go(s: Store) -> dict[str, Any]:
-        account, settings = await s.settings(extension)
-        data = _ext_json(settings, account.treatment)
-        data["blocked_numbers"] = await s.count_entries(Scope.EXTENSION, extension, Kind.BLOCK)
-        data["allowed_numbers"] = await s.count_entries(Scope.EXTENSION, extension, Kind.ALLOW)
-        return data
+        return await ops.ext_show(s, obj.actor, extension)
 
     data = obj.run(go)
     if as_json:
@@ -129,11 +102,7 @@ def ext_show(obj: Ctx, extension: str, as_json: bool) -> None:
 def ext_list(obj: Ctx, as_json: bool) -> None:
     """List the configured extensions."""
 
-    async def go(s: Store) -> list[dict[str, Any]]:
-        treatment = (await s.account()).treatment
-        return [_ext_json(e, treatment) for e in await s.extensions()]
-
-    items = obj.run(go)
+    items = obj.run(lambda s: ops.ext_list(s, obj.actor))
     if as_json:
         emit_json(items)
     else:
@@ -144,14 +113,6 @@ def ext_list(obj: Ctx, as_json: bool) -> None:
 @cli.group()
 def account() -> None:
     """Account-wide blocking: applies to every extension."""
-
-
-def _account_json(s: Any) -> dict[str, Any]:
-    return {
-        "enabled": s.enabled,
-        "anonymous": "block" if s.block_anonymous else "allow",
-        "treatment": s.treatment.value,
-    }
 
 
 @account.command(name="set")
@@ -172,14 +133,12 @@ def account_set(
     obj: Ctx, enable: bool | None, anonymous: str | None, treatment: str | None, as_json: bool
 ) -> None:
     """Change the account-wide settings."""
-    settings = obj.run(
-        lambda s: s.set_account(
-            enabled=enable,
-            block_anonymous=None if anonymous is None else anonymous == "block",
-            treatment=Treatment(treatment) if treatment else None,
+    data = obj.run(
+        lambda s: ops.account_set(
+            s, obj.actor, enabled=enable, anonymous=anonymous, treatment=treatment
         )
     )
-    _show_account(_account_json(settings), as_json)
+    _show_account(data, as_json)
 
 
 @account.command(name="show")
@@ -187,7 +146,7 @@ def account_set(
 @click.pass_obj
 def account_show(obj: Ctx, as_json: bool) -> None:
     """Show the account-wide settings."""
-    _show_account(_account_json(obj.run(lambda s: s.account())), as_json)
+    _show_account(obj.run(lambda s: ops.account_show(s, obj.actor)), as_json)
 
 
 def _show_account(data: dict[str, Any], as_json: bool) -> None:
@@ -219,22 +178,12 @@ def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_jso
     CALLER is a number in any common form, or "anonymous" / "" for no caller ID.
     """
     try:
-        check_ext(extension)
-        if not is_anonymous(caller, callingpres):
-            normalize(caller, obj.region)
-    except (InvalidInput, InvalidNumber) as exc:
-        bad(str(exc))
-    env = {"agi_callerid": caller, "agi_callingpres": callingpres or "0"}
-    who = caller_of(env, obj.region)
-    try:
-        lookup = Lookup(obj.db)
-        try:
-            settings, decision = decide(lookup, extension, who)
-        finally:
-            lookup.close()
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    data = _decision_json(extension, who.raw, who.e164, who.anonymous, settings, decision)
+        pres: int | None = None if callingpres is None else int(callingpres)
+    except ValueError:  # not a number: presentation unknown, as the server reads it
+        pres = None
+    data = obj.run(
+        lambda s: ops.check(s, obj.actor, extension, caller, callingpres=pres, region=obj.region)
+    )
     if as_json:
         emit_json(data)
         return
@@ -242,39 +191,14 @@ def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_jso
         ["result", data["result"]],
         ["reason", data["reason"]],
         ["treatment", data["treatment"] or ""],
-        ["caller", f"{who.display}" + (" (anonymous)" if who.anonymous else "")],
+        ["caller", _display(data["caller"])],
     ]
-    if decision.entry:
-        e = decision.entry
-        rows.append(
-            [
-                "matched",
-                f"{e.pattern} ({e.raw}) on the "
-                f"{'account' if e.scope is Scope.ACCOUNT else 'extension'} {e.kind.value} list",
-            ]
-        )
+    if e := data["entry"]:
+        where = "account" if e["scope"] == Scope.ACCOUNT.value else "extension"
+        rows.append(["matched", f"{e['pattern']} ({e['raw']}) on the {where} {e['kind']} list"])
     table(f"call to {extension}", ["", ""], rows)
 
 
-def _decision_json(
-    ext: str, raw: str, e164: str | None, anonymous: bool, settings: ExtensionSettings, d: Decision
-) -> dict[str, Any]:
-    entry = None
-    if d.entry is not None:
-        entry = {
-            "id": d.entry.id,
-            "scope": d.entry.scope.value,
-            "kind": d.entry.kind.value,
-            "pattern": d.entry.pattern,
-            "raw": d.entry.raw,
-            "note": d.entry.note,
-        }
-    return {
-        "ext": ext,
-        "caller": {"raw": raw, "e164": e164, "anonymous": anonymous},
-        "result": d.result.value,
-        "reason": d.reason.value,
-        "treatment": d.treatment.value if d.treatment else None,
-        "mailbox": settings.voicemail_box if d.treatment is Treatment.VOICEMAIL else None,
-        "entry": entry,
-    }
+def _display(caller: dict[str, Any]) -> str:
+    text = caller["e164"] or caller["raw"] or "(none)"
+    return str(text) + (" (anonymous)" if caller["anonymous"] else "")

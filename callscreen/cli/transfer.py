@@ -13,6 +13,7 @@ from click.core import ParameterSource
 
 from .. import transfer
 from ..db.store import ImportResult, NewEntry, Store
+from ..ops import lists as ops
 from ..policy import Kind, Scope
 from .base import Ctx, JsonArray, bad, cli, echo, emit_json, scope_of
 
@@ -137,7 +138,16 @@ def import_(
 
     async def go(s: Store) -> ImportResult:
         with _progress(total if total >= 100_000 else 0, "writing") as tick:
-            return await s.import_rows(drain(), dry_run=dry_run, progress=tick)
+            return await ops.import_rows(
+                s,
+                obj.actor,
+                drain(),
+                scope=target.scope,
+                ext=target.ext or None,
+                kind=None if target.all_lists else target.kind,
+                dry_run=dry_run,
+                progress=tick,
+            )
 
     result = obj.run(go)
     data: dict[str, Any] = {

@@ -82,3 +82,29 @@ def row(r: Sequence[Any]) -> AuditRow:
 
 #: Columns for :func:`row`, newest first with ``ORDER BY time DESC, id DESC``.
 COLUMNS = "id, time, actor, source, ip, action, target, before, after"
+
+
+#: Numbers named in one audit row; a bigger batch records the first ones and the counts.
+MAX_NUMBERS = 50
+
+
+def numbers(done: str, done_items: Sequence[Any], other: str, other_items: Sequence[Any]) -> Any:
+    """A list change's ``after``: the numbers changed and those that were not (as ``str``),
+    compact for big batches (the first :data:`MAX_NUMBERS` of each and the counts)."""
+    out: dict[str, Any] = {}
+    for key, items in ((done, done_items), (other, other_items)):
+        out[key] = [str(i) for i in items[:MAX_NUMBERS]]
+        if len(items) > MAX_NUMBERS:
+            out[f"{key}_count"] = len(items)
+    return out
+
+
+def settings(s: Any) -> dict[str, Any]:
+    """Account or extension settings as a JSON-able dict (every field, enums as their value)."""
+    fields = ("enabled", "block_anonymous", "treatment", "mailbox")
+    out: dict[str, Any] = {}
+    for f in fields:
+        if hasattr(s, f):
+            v = getattr(s, f)
+            out[f] = getattr(v, "value", v)
+    return out

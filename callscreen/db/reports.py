@@ -35,7 +35,7 @@ class LoggedCall:
     caller_name: str | None  # agi_calleridname as sent, bounded (None before migration 0005)
 
 
-_CALLS_SQL = (
+CALLS_SQL = (
     "SELECT c.id, c.time, c.ext, c.caller_raw, c.caller_e164, c.result, c.reason, c.treatment, "
     "c.entry_id, e.value || CASE WHEN e.prefix THEN '*' ELSE '' END, c.duration, c.uniqueid, "
     "c.caller_name "
@@ -82,7 +82,7 @@ def recent(
 ) -> Iterator[LoggedCall]:
     """The newest calls first (by the time each call came in), read as they are consumed."""
     where, params = _filters(ext, result, since, "c.")
-    sql = f"{_CALLS_SQL}{where} ORDER BY c.time DESC, c.id DESC LIMIT ?"
+    sql = f"{CALLS_SQL}{where} ORDER BY c.time DESC, c.id DESC LIMIT ?"
     try:
         for row in conn.execute(sql, [ACCOUNT_ID, *params, int(limit)]):
             yield LoggedCall(*row)
@@ -107,7 +107,7 @@ def newer(
     if upto <= after:
         return [], after
     where, params = _filters(ext, result, since, "c.")
-    sql = f"{_CALLS_SQL} AND c.id > ? AND c.id <= ?{where} ORDER BY c.id"
+    sql = f"{CALLS_SQL} AND c.id > ? AND c.id <= ?{where} ORDER BY c.id"
     rows = _query(conn, sql, [ACCOUNT_ID, after, upto, *params])
     return [LoggedCall(*r) for r in rows], upto
 

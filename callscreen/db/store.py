@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,11 @@ import aiosqlite
 from .. import inert
 from ..numbers import Pattern
 from ..policy import AccountSettings, Entry, ExtensionSettings, Kind, Scope, Treatment
+from . import audit as _audit
+from .audit import AuditEntry, AuditRow
 from .errors import InvalidInput, StoreError
 from .lookup import _ENTRY_COLUMNS, ACCOUNT_ID, entry_from_row
+from .reports import CALLS_SQL, LoggedCall
 from .schema import PRAGMAS, connect
 
 _EXT = re.compile(r"^[\w+#*.-]{1,80}$")
@@ -155,8 +158,22 @@ def _listed(r: Sequence[Any]) -> ListedEntry:
     return ListedEntry(entry_from_row(tuple(r[:8])), r[8], r[9], r[10], r[11])
 
 
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """A search in a list: ``value_prefix`` is a range on the entries_list index (a number
+    typed in any form, normalized by the caller); ``text`` is a substring of the note or the
+    number as typed (a scan of that one list)."""
+
+    value_prefix: str | None = None
+    text: str | None = None
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _where_entries(
-    scope: Scope | None, ext: str | None, kind: Kind | None
+    scope: Scope | None, ext: str | None, kind: Kind | None, match: EntryFilter | None = None
 ) -> tuple[str, list[Any]]:
     where: list[str] = ["account_id = ?"]
     params: list[Any] = [ACCOUNT_ID]
@@ -166,6 +183,13 @@ def _where_entries(
     if kind is not None:
         where.append("kind = ?")
         params.append(kind.value)
+    if match is not None and match.value_prefix is not None:
+        # value >= p AND value < p + U+10FFFF: a range scan, no LIKE (which skips the index).
+        where.append("value >= ? AND value < ?")
+        params += [match.value_prefix, match.value_prefix + "\U0010ffff"]
+    if match is not None and match.text is not None:
+        where.append("(note LIKE ? ESCAPE '\\' OR raw LIKE ? ESCAPE '\\')")
+        params += [_like(match.text)] * 2
     return " AND ".join(where), params
 
 
@@ -312,20 +336,32 @@ class Store:
         enabled: bool | None = None,
         block_anonymous: bool | None = None,
         treatment: Treatment | None = None,
+        audit: AuditEntry | None = None,
     ) -> AccountSettings:
+        """Change the account row; ``audit`` (its before/after filled in here, the whole
+        settings) is written in the same transaction, so a change never goes unrecorded."""
         changes = {"enabled": enabled, "block_anonymous": block_anonymous, "treatment": treatment}
         sets = {
             k: (v.value if isinstance(v, Treatment) else int(v))
             for k, v in changes.items()
             if v is not None
         }
-        if sets:
-            cols = ", ".join(f"{k} = ?" for k in sets)
+        if sets or audit is not None:
+            cols = "".join(f"{k} = ?, " for k in sets)
             async with self._transaction() as db:
+                before = await self.account()
                 await db.execute(
-                    f"UPDATE accounts SET {cols}, updated_at = ? WHERE id = ?",
+                    f"UPDATE accounts SET {cols}updated_at = ? WHERE id = ?",
                     (*sets.values(), time.time(), ACCOUNT_ID),
                 )
+                if audit is not None:
+                    after = await self.account()
+                    await _audit.write(
+                        db,
+                        replace(
+                            audit, before=_audit.settings(before), after=_audit.settings(after)
+                        ),
+                    )
         return await self.account()
 
     async def extensions(self) -> list[ExtensionSettings]:
@@ -347,7 +383,9 @@ class Store:
         block_anonymous: bool | None = None,
         treatment: Treatment | None = None,
         mailbox: str | None = None,
+        audit: AuditEntry | None = None,
     ) -> ExtensionSettings:
+        """Change (creating) an extension's row; ``audit`` as in :meth:`set_account`."""
         check_ext(ext)
         if mailbox is not None and mailbox != "":
             check_mailbox(mailbox)
@@ -361,6 +399,7 @@ class Store:
         if mailbox is not None:
             values["mailbox"] = mailbox or None  # "" resets to EXT@default
         async with self._transaction() as db:
+            before = (await self.settings(ext))[1]
             await self._ensure_extension(db, ext)
             if values:
                 cols = ", ".join(f"{k} = ?" for k in values)
@@ -368,6 +407,11 @@ class Store:
                     f"UPDATE extensions SET {cols}, updated_at = ? "
                     "WHERE account_id = ? AND ext = ?",
                     (*values.values(), time.time(), ACCOUNT_ID, ext),
+                )
+            if audit is not None:
+                after = (await self.settings(ext))[1]
+                await _audit.write(
+                    db, replace(audit, before=_audit.settings(before), after=_audit.settings(after))
                 )
         return (await self.settings(ext))[1]
 
@@ -388,8 +432,10 @@ class Store:
         note: str = "",
         *,
         expires_at: float | None = None,
+        audit: AuditEntry | None = None,
     ) -> tuple[list[Pattern], list[Pattern]]:
-        """Add all or nothing. Returns (added, already listed).
+        """Add all or nothing. Returns (added, already listed); ``audit`` is written in the same
+        transaction with ``after`` = what was added (:func:`audit.numbers`, compact).
 
         ``expires_at`` (epoch seconds) makes the entries temporary. An entry already listed
         counts as added when this revives it (it had expired) or makes it last longer.
@@ -419,6 +465,9 @@ class Store:
                     ),
                 )
                 (added if cur.rowcount else existing).append(p)
+            if audit is not None:
+                after = _audit.numbers("added", added, "already_listed", existing)
+                await _audit.write(db, replace(audit, after=after))
         return added, existing
 
     async def import_entries(
@@ -446,10 +495,13 @@ class Store:
         *,
         dry_run: bool = False,
         progress: Callable[[int], None] | None = None,
+        audit: AuditEntry | None = None,
     ) -> ImportResult:
         """Add entries of any lists, all or nothing (``dry_run``: count, then roll back).
 
-        ``progress(n)`` is called after each chunk of rows written.
+        ``progress(n)`` is called after each chunk of rows written. ``audit`` is written in the
+        same transaction with the counts added to its ``after`` (one row per import, not per
+        number).
         """
         now = time.time()
         scopes = {sc: sc.value for sc in Scope}  # enum .value is slow a million times over
@@ -495,12 +547,17 @@ class Store:
                     progress(min(start + IMPORT_CHUNK, len(unique)))
             added = await self._count(db) - before
             await db.execute("PRAGMA cache_size=-2000")
-        return ImportResult(
-            added=added,
-            updated=changed - added,
-            unchanged=len(unique) - changed,
-            duplicates=len(params) - len(unique),
-        )
+            result = ImportResult(
+                added=added,
+                updated=changed - added,
+                unchanged=len(unique) - changed,
+                duplicates=len(params) - len(unique),
+            )
+            if audit is not None:
+                await _audit.write(
+                    db, replace(audit, after={**(audit.after or {}), **asdict(result)})
+                )
+        return result
 
     @staticmethod
     async def _count(db: aiosqlite.Connection) -> int:
@@ -509,9 +566,16 @@ class Store:
         return int(row[0]) if row else 0
 
     async def remove_entries(
-        self, scope: Scope, ext: str | None, kind: Kind, patterns: Iterable[Pattern]
+        self,
+        scope: Scope,
+        ext: str | None,
+        kind: Kind,
+        patterns: Iterable[Pattern],
+        *,
+        audit: AuditEntry | None = None,
     ) -> tuple[list[Pattern], list[Pattern]]:
-        """Remove in one transaction. Returns (removed, not listed)."""
+        """Remove in one transaction. Returns (removed, not listed); ``audit`` as in
+        :meth:`add_entries` (``after``: what was removed)."""
         ext_value = _scope_ext(scope, ext)
         where, params = _where_list(scope, ext_value, kind)
         removed: list[Pattern] = []
@@ -523,6 +587,9 @@ class Store:
                     (*params, p.value, int(p.prefix)),
                 )
                 (removed if cur.rowcount else missing).append(p)
+            if audit is not None:
+                after = _audit.numbers("removed", removed, "not_listed", missing)
+                await _audit.write(db, replace(audit, after=after))
         return removed, missing
 
     async def list_entries(
@@ -533,9 +600,11 @@ class Store:
         *,
         limit: int | None = None,
         offset: int = 0,
+        match: EntryFilter | None = None,
     ) -> list[ListedEntry]:
         """One page of a list, in number order (all of it without ``limit``)."""
-        return [e async for e in self.iter_entries(scope, ext, kind, limit=limit, offset=offset)]
+        entries = self.iter_entries(scope, ext, kind, limit=limit, offset=offset, match=match)
+        return [e async for e in entries]
 
     async def iter_entries(
         self,
@@ -546,10 +615,11 @@ class Store:
         limit: int | None = None,
         offset: int = 0,
         chunk: int = 5000,
+        match: EntryFilter | None = None,
     ) -> AsyncGenerator[ListedEntry, None]:
         """Stream entries (``scope``/``kind`` None: every list) in list then number order,
         ``chunk`` rows per read: a million entries never sit in memory at once."""
-        where, params = _where_entries(scope, ext, kind)
+        where, params = _where_entries(scope, ext, kind, match)
         # ORDER BY ... value, id follows the entries_list index: no sort, rows stream.
         sql = (
             f"SELECT {_LISTED_COLUMNS} FROM entries WHERE {where} "
@@ -565,9 +635,13 @@ class Store:
             raise StoreError(f"reading {self.path}: {exc}") from exc
 
     async def count_entries(
-        self, scope: Scope | None = None, ext: str | None = None, kind: Kind | None = None
+        self,
+        scope: Scope | None = None,
+        ext: str | None = None,
+        kind: Kind | None = None,
+        match: EntryFilter | None = None,
     ) -> int:
-        where, params = _where_entries(scope, ext, kind)
+        where, params = _where_entries(scope, ext, kind, match)
         rows = await self._fetchall(f"SELECT count(*) FROM entries WHERE {where}", params)
         return int(rows[0][0])
 
@@ -631,3 +705,21 @@ class Store:
         """The most recent call to ``ext`` that got through (rang the phone), or None."""
         calls = await self.recent_calls(ext=check_ext(ext), result="ALLOWED", limit=1)
         return calls[0] if calls else None
+
+    async def logged_calls(self, ext: str, *, limit: int = 50) -> list[LoggedCall]:
+        """The newest calls to ``ext`` first, as ``log`` shows them (with the matched entry)."""
+        sql = f"{CALLS_SQL} AND c.ext = ? ORDER BY c.time DESC, c.id DESC LIMIT ?"
+        rows = await self._fetchall(sql, (ACCOUNT_ID, check_ext(ext), int(limit)))
+        return [LoggedCall(*r) for r in rows]
+
+    # -- the audit log -----------------------------------------------------------------------
+    async def audit_log(self, *, since: float | None = None, limit: int = 100) -> list[AuditRow]:
+        """The newest changes first (``since``: epoch seconds, on the audit_time index)."""
+        sql = f"SELECT {_audit.COLUMNS} FROM audit_log WHERE account_id = ?"
+        params: list[Any] = [ACCOUNT_ID]
+        if since is not None:
+            sql += " AND time >= ?"
+            params.append(since)
+        sql += " ORDER BY time DESC, id DESC LIMIT ?"
+        params.append(int(limit))
+        return [_audit.row(r) for r in await self._fetchall(sql, params)]

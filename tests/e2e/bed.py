@@ -383,10 +383,17 @@ class Cli:
     def __init__(self, db: Path) -> None:
         self.db = db
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "CALLSCREEN_DB": str(self.db)}
         res = subprocess.run(
-            [*callscreen_argv(), *args], env=env, capture_output=True, text=True, timeout=30
+            [*callscreen_argv(), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            input=input,
         )
         if check and res.returncode != 0:
             raise AssertionError(

@@ -49,6 +49,13 @@ async def test_block_last_right_after_the_call_before_the_log_is_written(
     entries = await store.list_entries(Scope.EXTENSION, "101", Kind.BLOCK)
     assert [(e.entry.pattern, e.entry.raw) for e in entries] == [("+13035551212", "303-555-1212")]
     assert (await block_last(port, "101"))["CALLSCREEN_BLOCK_STATUS"] == "ALREADY"
+    # A *32 is audited like any change: source phone, the extension, the Asterisk host.
+    audit = await store.audit_log()
+    assert [(a.actor, a.source, a.action, a.target) for a in audit] == [
+        ("ext:101", "phone", "block.last", "ext:101")
+    ] * 2
+    assert audit[0].ip == "127.0.0.1"
+    assert audit[1].after == {"added": ["+13035551212"], "already_listed": []}
     # Once blocking is on, the next call from that number is blocked.
     await store.set_extension("101", enabled=True)
     t = await place_call(port, ext="101", callerid="+13035551212")

@@ -6,7 +6,7 @@
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     account_id    INTEGER NOT NULL DEFAULT 1 REFERENCES accounts (id),
-    username      TEXT    NOT NULL,
+    username      TEXT    NOT NULL COLLATE NOCASE,  -- Alice and alice are one user
     password_hash TEXT    NOT NULL,
     role          TEXT    NOT NULL CHECK (role IN ('user', 'admin')),
     disabled      INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),

@@ -1,0 +1,248 @@
+"""Settings of an extension and of the account, the decision for one caller, the call log of
+an extension, and the audit log.
+
+Changes validate first (with the CLI's words), then ask permission, then write the change and
+its audit row (the whole settings before and after) in one store transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from ..db.errors import InvalidInput
+from ..db.lookup import Lookup
+from ..db.reports import LoggedCall
+from ..db.store import Store, check_ext, check_mailbox, check_treatment
+from ..numbers import DEFAULT_REGION, InvalidNumber, caller_from, is_anonymous, normalize
+from ..policy import AccountSettings, Decision, ExtensionSettings, Kind, Scope, Treatment
+from ..screening import decide
+from ..timeutil import when
+from .actor import Actor, permit_admin, permit_ext
+from .lists import audit_entry
+
+ANONYMOUS = ("allow", "block")
+
+
+def ext_json(s: ExtensionSettings, account_treatment: Treatment) -> dict[str, Any]:
+    """An extension's settings as ``ext show --json`` prints them (without the counts)."""
+    return {
+        "ext": s.ext,
+        "enabled": s.enabled,
+        "anonymous": "block" if s.block_anonymous else "allow",
+        "treatment": (s.treatment or account_treatment).value,
+        "treatment_set": s.treatment is not None,
+        "mailbox": s.voicemail_box,
+    }
+
+
+def account_json(s: AccountSettings) -> dict[str, Any]:
+    return {
+        "enabled": s.enabled,
+        "anonymous": "block" if s.block_anonymous else "allow",
+        "treatment": s.treatment.value,
+    }
+
+
+def _enabled(value: object) -> bool | None:
+    # A JSON body may say "yes" or 1: only a real bool is an answer (bool is not an int here).
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInput("enabled: expected true or false")
+    return value
+
+
+def _anonymous(value: object) -> bool | None:
+    if value is None:
+        return None
+    if value not in ANONYMOUS:
+        raise InvalidInput(f"unknown anonymous setting {value!r} (choose allow, block)")
+    return value == "block"
+
+
+def _treatment(value: object) -> Treatment | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"unknown treatment {value!r} (choose voicemail, busy, torture)")
+    return check_treatment(value)
+
+
+async def ext_show(store: Store, actor: Actor, ext: str) -> dict[str, Any]:
+    """An extension's settings (defaults if never configured) and its list sizes."""
+    check_ext(ext)
+    permit_ext(actor, ext)
+    account, settings = await store.settings(ext)
+    data = ext_json(settings, account.treatment)
+    data["blocked_numbers"] = await store.count_entries(Scope.EXTENSION, ext, Kind.BLOCK)
+    data["allowed_numbers"] = await store.count_entries(Scope.EXTENSION, ext, Kind.ALLOW)
+    return data
+
+
+async def ext_set(
+    store: Store,
+    actor: Actor,
+    ext: str,
+    *,
+    enabled: bool | None = None,
+    anonymous: str | None = None,
+    treatment: str | None = None,
+    mailbox: str | None = None,
+) -> dict[str, Any]:
+    """Change an extension's settings (as ``ext set --json``). The mailbox is an admin's: it
+    routes a caller into any voicemail box of the PBX."""
+    check_ext(ext)
+    on = _enabled(enabled)
+    anon = _anonymous(anonymous)
+    treat = _treatment(treatment)
+    if mailbox is not None:
+        if not isinstance(mailbox, str):
+            raise InvalidInput(
+                f"not a mailbox: {mailbox!r} (expected BOX@CONTEXT, e.g. 101@default)"
+            )
+        if mailbox:
+            check_mailbox(mailbox)
+    permit_ext(actor, ext)
+    if mailbox is not None:
+        permit_admin(actor)
+    settings = await store.set_extension(
+        ext,
+        enabled=on,
+        block_anonymous=anon,
+        treatment=treat,
+        mailbox=mailbox,
+        audit=audit_entry(actor, "ext.set", f"ext:{ext}"),
+    )
+    return ext_json(settings, (await store.account()).treatment)
+
+
+async def ext_list(store: Store, actor: Actor) -> list[dict[str, Any]]:
+    """An admin: every configured extension. A user: their own, configured or not."""
+    treatment = (await store.account()).treatment
+    if actor.is_admin:
+        return [ext_json(e, treatment) for e in await store.extensions()]
+    return [ext_json((await store.settings(e))[1], treatment) for e in sorted(actor.extensions)]
+
+
+async def account_show(store: Store, actor: Actor) -> dict[str, Any]:
+    permit_admin(actor)
+    return account_json(await store.account())
+
+
+async def account_set(
+    store: Store,
+    actor: Actor,
+    *,
+    enabled: bool | None = None,
+    anonymous: str | None = None,
+    treatment: str | None = None,
+) -> dict[str, Any]:
+    """Change the account-wide settings (an admin's: they apply to every extension)."""
+    on = _enabled(enabled)
+    anon = _anonymous(anonymous)
+    treat = _treatment(treatment)
+    permit_admin(actor)
+    settings = await store.set_account(
+        enabled=on,
+        block_anonymous=anon,
+        treatment=treat,
+        audit=audit_entry(actor, "account.set", "account"),
+    )
+    return account_json(settings)
+
+
+async def check(
+    store: Store,
+    actor: Actor,
+    ext: str,
+    caller: str,
+    *,
+    callingpres: int | None = None,
+    region: str = DEFAULT_REGION,
+) -> dict[str, Any]:
+    """The decision the server would make for ``caller`` calling ``ext`` (as ``check --json``),
+    read through the call path's own Lookup (so it cannot disagree with a real call)."""
+    check_ext(ext)
+    try:
+        if not is_anonymous(caller, callingpres):
+            normalize(caller, region)
+    except InvalidNumber as exc:
+        raise InvalidInput(str(exc)) from None
+    permit_ext(actor, ext)
+    who = caller_from(caller, "0" if callingpres is None else str(callingpres), region)
+
+    def read() -> tuple[ExtensionSettings, Decision]:
+        lookup = Lookup(store.path)
+        try:
+            return decide(lookup, ext, who)
+        finally:
+            lookup.close()
+
+    settings, decision = await asyncio.to_thread(read)
+    return decision_json(ext, who.raw, who.e164, who.anonymous, settings, decision)
+
+
+def decision_json(
+    ext: str, raw: str, e164: str | None, anonymous: bool, settings: ExtensionSettings, d: Decision
+) -> dict[str, Any]:
+    entry = None
+    if d.entry is not None:
+        entry = {
+            "id": d.entry.id,
+            "scope": d.entry.scope.value,
+            "kind": d.entry.kind.value,
+            "pattern": d.entry.pattern,
+            "raw": d.entry.raw,
+            "note": d.entry.note,
+        }
+    return {
+        "ext": ext,
+        "caller": {"raw": raw, "e164": e164, "anonymous": anonymous},
+        "result": d.result.value,
+        "reason": d.reason.value,
+        "treatment": d.treatment.value if d.treatment else None,
+        "mailbox": settings.voicemail_box if d.treatment is Treatment.VOICEMAIL else None,
+        "entry": entry,
+    }
+
+
+def call_json(c: LoggedCall) -> dict[str, Any]:
+    """One call as ``log --json`` prints it."""
+    out = dataclasses.asdict(c)
+    out["time"] = when(c.time)
+    out["duration"] = round(c.duration, 3)
+    return out
+
+
+async def recent_calls(
+    store: Store, actor: Actor, ext: str, *, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The newest calls to ``ext`` first."""
+    check_ext(ext)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput("limit: expected a number of at least 1")
+    permit_ext(actor, ext)
+    return [call_json(c) for c in await store.logged_calls(ext, limit=limit)]
+
+
+async def audit_list(
+    store: Store, actor: Actor, *, since: float | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Who changed what, from where: newest first (an admin's)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInput("limit: expected a number of at least 1")
+    permit_admin(actor)
+    return [
+        {
+            "id": r.id,
+            "time": when(r.time),
+            "actor": r.actor,
+            "source": r.source,
+            "ip": r.ip,
+            "action": r.action,
+            "target": r.target,
+            "before": r.before,
+            "after": r.after,
+        }
+        for r in await store.audit_log(since=since, limit=limit)
+    ]
