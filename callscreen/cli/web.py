@@ -39,8 +39,9 @@ DEFAULT_PORT = 8080
     envvar="CALLSCREEN_WEB_FORWARDED_ALLOW_IPS",
     multiple=True,
     metavar="ADDR",
-    help="Proxy addresses whose X-Forwarded-For/-Proto are believed (off unless given). "
-    "Repeatable (env CALLSCREEN_WEB_FORWARDED_ALLOW_IPS, space-separated).",
+    help="Proxy addresses whose X-Forwarded-For/-Proto are believed (with --behind-https: "
+    "127.0.0.1 and ::1 unless given; otherwise none). Repeatable "
+    "(env CALLSCREEN_WEB_FORWARDED_ALLOW_IPS, space-separated).",
 )
 @click.option(
     "--log-level",

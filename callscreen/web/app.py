@@ -41,7 +41,8 @@ class WebConfig:
     region: str = DEFAULT_REGION
     #: The site is reached over HTTPS (a reverse proxy terminates TLS): Secure cookies, HSTS.
     behind_https: bool = False
-    #: Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips).
+    #: Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips);
+    #: none, or loopback when ``behind_https`` and none are named.
     forwarded_allow_ips: tuple[str, ...] = ()
     max_body: int = DEFAULT_MAX_BODY
     session_ttl: float = SESSION_TTL

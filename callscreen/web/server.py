@@ -21,8 +21,9 @@ TLS_ADVICE = (
     "would cross the network readable by anyone on the path. Put it behind a reverse proxy that "
     "terminates TLS (nginx or Caddy; the README's 'Web and API' section has both), bind this "
     "process to 127.0.0.1 or a private address the proxy reaches, and pass --behind-https so "
-    "cookies are Secure (and --forwarded-allow-ips with the proxy's address so client "
-    "addresses, used for sign-in throttling and the audit log, are the real ones)."
+    "cookies are Secure and the proxy's X-Forwarded-For is believed (from 127.0.0.1 unless "
+    "--forwarded-allow-ips names the proxy), so client addresses, used for sign-in throttling "
+    "and the audit log, are the real ones."
 )
 
 
@@ -50,6 +51,11 @@ class Server(uvicorn.Server):
 
 def make_server(config: WebConfig) -> Server:
     trusted = list(config.forwarded_allow_ips)
+    if config.behind_https and not trusted:
+        # Behind a proxy every client would otherwise be the proxy's address: one failed
+        # sign-in count for everyone, which a guesser could use to lock all users out. The
+        # usual proxy runs on this host.
+        trusted = ["127.0.0.1", "::1"]
     uv = uvicorn.Config(
         create_app(config),
         host=config.host,
@@ -57,7 +63,7 @@ def make_server(config: WebConfig) -> Server:
         log_config=None,  # our handlers (logfmt), not uvicorn's
         access_log=False,
         server_header=False,
-        # Off unless a proxy is named: uvicorn would otherwise believe X-Forwarded-For from
+        # Off unless behind a proxy: uvicorn would otherwise believe X-Forwarded-For from
         # 127.0.0.1, and any local process could pick the address that throttling counts.
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted or None,

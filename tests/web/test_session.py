@@ -5,6 +5,7 @@ user."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -177,3 +178,30 @@ def test_a_successful_sign_in_clears_the_users_failures(web: Web) -> None:
     assert _attempt(web, "bob", PASSWORDS["bob"])[0] == 200
     # Counted afresh: six more failures before a lock (11 in all would have locked at the 7th).
     assert [_attempt(web, "bob", "wrong-password")[0] for _ in range(6)] == [401] * 6
+
+
+def _audit_ips(web: Web) -> list[str | None]:
+    con = sqlite3.connect(web.db)
+    try:
+        return [r[0] for r in con.execute("SELECT ip FROM audit_log WHERE action = 'user.login'")]
+    finally:
+        con.close()
+
+
+def test_x_forwarded_for_is_ignored_unless_behind_a_proxy(make_web: Callable[..., Web]) -> None:
+    """Else any client could choose the address that throttling counts and the audit shows."""
+    web = make_web()
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    body = {"username": "alice", "password": PASSWORDS["alice"]}
+    assert web.client().post("/api/v1/session", json=body, headers=forged).status_code == 200
+    assert _audit_ips(web) == ["127.0.0.1"]
+
+
+def test_behind_https_the_local_proxys_x_forwarded_for_is_the_client(
+    make_web: Callable[..., Web],
+) -> None:
+    web = make_web(behind_https=True)
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    body = {"username": "alice", "password": PASSWORDS["alice"]}
+    assert web.client().post("/api/v1/session", json=body, headers=forwarded).status_code == 200
+    assert _audit_ips(web) == ["203.0.113.9"]
