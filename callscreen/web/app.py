@@ -101,6 +101,9 @@ def create_app(config: WebConfig) -> Starlette:
         },
         lifespan=lifespan,
     )
+    # A trailing slash is a 404, not a redirect: one spelling per route, no 307 that a client
+    # would follow with its credentials and body to another path.
+    app.router.redirect_slashes = False
     app.state.config = config
     app.state.throttle = Throttle(config.throttle)
     return app

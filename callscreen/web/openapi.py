@@ -163,7 +163,13 @@ def document(table: Sequence[Endpoint]) -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "callscreen_session"},
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "callscreen_session",
+                    "description": "from POST /api/v1/session; named __Host-callscreen when "
+                    "the site is behind HTTPS. Changes also need the X-CSRF-Token header.",
+                },
             }
         },
     }

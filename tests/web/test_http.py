@@ -61,6 +61,10 @@ def test_every_kind_of_response_carries_the_security_headers(
         if status != 200:
             assert set(r.json()) == {"error"}
     assert responses[500].json() == {"error": "internal error"}
+    # One spelling per route: a trailing slash is a 404, not a redirect (with the credentials).
+    slash = alice.get("/api/v1/me/")
+    assert (slash.status_code, slash.json()) == (404, {"error": "no such route"})
+    assert_headers(slash)
     assert set(responses[405].headers["allow"].split(", ")) == {"GET", "HEAD"}
 
 
