@@ -28,7 +28,7 @@ test: $(STAMP) asterisk-root lint
 	$(VENV)/bin/pytest -q
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q tests/unit tests/integration
+	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web
 
 e2e: $(STAMP) asterisk-root
 	$(VENV)/bin/pytest -q tests/e2e

@@ -1,4 +1,5 @@
-"""The config file (TOML): defaults for the global options and every ``serve`` option.
+"""The config file (TOML): defaults for the global options, every ``serve`` option and every
+``web`` option.
 
 ```toml
 db = "/var/lib/callscreen/callscreen.db"
@@ -9,6 +10,12 @@ host = "0.0.0.0"
 allow_from = ["10.0.0.5"]
 metrics_port = 9573
 log_format = "json"
+
+[web]
+host = "127.0.0.1"
+port = 8080
+behind_https = true
+forwarded_allow_ips = ["127.0.0.1"]
 ```
 
 Precedence: a flag beats its environment variable, which beats the file, which beats the
@@ -42,6 +49,15 @@ SERVE_KEYS: dict[str, type | tuple[type, ...]] = {
     "call_log_queue": int,
     "flush_timeout": (int, float),
 }
+#: Keys of the [web] table: the options of ``callscreen web``.
+WEB_KEYS: dict[str, type | tuple[type, ...]] = {
+    "host": str,
+    "port": int,
+    "behind_https": bool,
+    "forwarded_allow_ips": (list, str),
+    "log_level": str,
+    "log_format": str,
+}
 
 
 class ConfigFileError(ValueError):
@@ -55,7 +71,8 @@ def _check(path: Path, table: dict[str, Any], keys: dict[str, Any], prefix: str)
             known = ", ".join(sorted(keys))
             raise ConfigFileError(f"{path}: unknown key {name!r} (known: {known})")
         want = keys[key]
-        if isinstance(value, bool) or not isinstance(value, want):
+        # bool is an int to Python, never to us: ``port = true`` is a mistake.
+        if (isinstance(value, bool) and want is not bool) or not isinstance(value, want):
             kinds = want if isinstance(want, tuple) else (want,)
             names = " or ".join("list" if k is list else k.__name__ for k in kinds)
             raise ConfigFileError(f"{path}: {name} must be a {names}, not {value!r}")
@@ -76,18 +93,26 @@ def load(path: str | Path) -> dict[str, Any]:
     serve = data.pop("serve", {})
     if not isinstance(serve, dict):
         raise ConfigFileError(f"{path}: [serve] must be a table")
+    web = data.pop("web", {})
+    if not isinstance(web, dict):
+        raise ConfigFileError(f"{path}: [web] must be a table")
     _check(path, data, TOP_KEYS, "")
     _check(path, serve, SERVE_KEYS, "serve.")
+    _check(path, web, WEB_KEYS, "web.")
     if "db" in data:
         data["db"] = os.path.expanduser(data["db"])
     if isinstance(serve.get("allow_from"), str):
         serve["allow_from"] = serve["allow_from"].split()
-    return {**data, "serve": serve}
+    if isinstance(web.get("forwarded_allow_ips"), str):
+        web["forwarded_allow_ips"] = web["forwarded_allow_ips"].split()
+    return {**data, "serve": serve, "web": web}
 
 
 def default_map(config: dict[str, Any]) -> dict[str, Any]:
-    """click's ``default_map`` for the root command: global options, ``serve``, ``doctor``."""
-    out: dict[str, Any] = {k: v for k, v in config.items() if k != "serve"}
+    """click's ``default_map`` for the root command: global options, ``serve``, ``doctor``,
+    ``web``."""
+    out: dict[str, Any] = {k: v for k, v in config.items() if k not in ("serve", "web")}
+    out["web"] = dict(config.get("web", {}))
     serve = dict(config.get("serve", {}))
     out["serve"] = serve
     # doctor checks the address serve would use.

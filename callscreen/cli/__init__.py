@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (register)
     settings,
     transfer,
     users,
+    web,
 )
 from .base import cli, main
 
