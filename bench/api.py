@@ -137,6 +137,10 @@ async def latency(base: str, token: str, entries: int, duration: float) -> list[
             off = rng.randrange(max(1, entries - 50))
             (await client.get(url, params={"limit": 50, "offset": off})).raise_for_status()
 
+        async def page_after(_: int) -> None:
+            after = rng.randrange(1, max(2, entries - 50))  # ids follow the import's order
+            (await client.get(url, params={"limit": 50, "after": after})).raise_for_status()
+
         async def page_first(_: int) -> None:
             (await client.get(url, params={"limit": 50})).raise_for_status()
 
@@ -150,6 +154,7 @@ async def latency(base: str, token: str, entries: int, duration: float) -> list[
         async def remove(i: int) -> None:
             (await client.delete(f"{url}/%2B1720555{i % 10000:04d}")).raise_for_status()
 
+        await measure("list: a page of 50 after a random entry", page_after)
         await measure("list: a page of 50 at a random offset", page_random)
         await measure("list: the first page", page_first)
         await measure("list: search q=+1415", search)

@@ -601,9 +601,16 @@ class Store:
         limit: int | None = None,
         offset: int = 0,
         match: EntryFilter | None = None,
+        after: int | None = None,
     ) -> list[ListedEntry]:
-        """One page of a list, in number order (all of it without ``limit``)."""
-        entries = self.iter_entries(scope, ext, kind, limit=limit, offset=offset, match=match)
+        """One page of a list, in number order (all of it without ``limit``).
+
+        ``after`` (an entry id) starts the page right after that entry: an index seek, so the
+        last page of a million entries costs what the first does (``offset`` has to step over
+        every entry before it)."""
+        entries = self.iter_entries(
+            scope, ext, kind, limit=limit, offset=offset, match=match, after=after
+        )
         return [e async for e in entries]
 
     async def iter_entries(
@@ -616,10 +623,14 @@ class Store:
         offset: int = 0,
         chunk: int = 5000,
         match: EntryFilter | None = None,
+        after: int | None = None,
     ) -> AsyncGenerator[ListedEntry, None]:
         """Stream entries (``scope``/``kind`` None: every list) in list then number order,
         ``chunk`` rows per read: a million entries never sit in memory at once."""
         where, params = _where_entries(scope, ext, kind, match)
+        if after is not None:  # keyset: (value, id) after that entry's, along the index
+            where += " AND (value, id) > ((SELECT value FROM entries WHERE id = ?), ?)"
+            params += [int(after), int(after)]
         # ORDER BY ... value, id follows the entries_list index: no sort, rows stream.
         sql = (
             f"SELECT {_LISTED_COLUMNS} FROM entries WHERE {where} "
@@ -641,6 +652,14 @@ class Store:
         kind: Kind | None = None,
         match: EntryFilter | None = None,
     ) -> int:
+        if match is None and scope is not None and kind is not None:
+            # One list's size, kept by triggers (migration 0007): a lookup, not a count.
+            rows = await self._fetchall(
+                "SELECT n FROM list_sizes WHERE account_id = ? AND scope = ? AND ext = ? "
+                "AND kind = ?",
+                (ACCOUNT_ID, scope.value, _scope_ext(scope, ext), kind.value),
+            )
+            return int(rows[0][0]) if rows else 0
         where, params = _where_entries(scope, ext, kind, match)
         rows = await self._fetchall(f"SELECT count(*) FROM entries WHERE {where}", params)
         return int(rows[0][0])

@@ -236,22 +236,34 @@ async def list_entries(
     offset: int = 0,
     q: str | None = None,
     region: str = DEFAULT_REGION,
+    after: int | None = None,
 ) -> dict[str, Any]:
-    """A page of a list in number order -> ``{"total", "limit", "offset", "entries"}``
-    (``total`` counts what ``q`` matches). Reads follow the entries_list index."""
+    """A page of a list in number order -> ``{"total", "limit", "offset", "after", "next",
+    "entries"}`` (``total`` counts what ``q`` matches). Reads follow the entries_list index.
+
+    ``after`` (an entry id, e.g. the previous page's ``next``) pages by keyset: every page
+    costs the same on a list of a million; ``offset`` steps over the entries before it.
+    ``next`` is the id to pass as ``after`` for the following page (None on the last)."""
     if limit is not None and limit < 1:
         raise InvalidInput("limit: expected a number of at least 1")
     if offset < 0:
         raise InvalidInput("offset: expected a number of at least 0")
+    if after is not None and offset:
+        raise InvalidInput("give offset or after, not both")
     match = _filter(q, region)
     _target(actor, scope, ext)
-    page = await store.list_entries(scope, ext, kind, limit=limit, offset=offset, match=match)
+    page = await store.list_entries(
+        scope, ext, kind, limit=limit, offset=offset, match=match, after=after
+    )
     total = await store.count_entries(scope, ext, kind, match)
     now = time.time()
+    full = limit is not None and len(page) == limit
     return {
         "total": total,
         "limit": limit,
         "offset": offset,
+        "after": after,
+        "next": page[-1].entry.id if full and page else None,
         "entries": [entry_json(e, now) for e in page],
     }
 

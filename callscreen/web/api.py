@@ -237,6 +237,7 @@ def _list_handlers(scope: Scope, kind: Kind) -> tuple[Any, Any, Any]:
             offset=q.get("offset", 0),
             q=q.get("q"),
             region=c.region,
+            after=q.get("after"),
         )
 
     async def add(c: Call) -> Any:
@@ -324,6 +325,7 @@ _LIMIT = s.integer(1, 1000, "entries per page")
 _LIST_QUERY = {
     "limit": _LIMIT,
     "offset": s.integer(0, 10**9),
+    "after": s.integer(1, 2**62, "an entry id (the previous page's next): keyset paging"),
     "q": s.string(200, "a number or prefix typed any way, or text of the note"),
 }
 _ADD_BODY = s.obj(

@@ -376,3 +376,42 @@ def test_a_cli_import_writes_one_audit_row_with_counts(
     assert item["after"] == {
         "list": "allow", "added": 200, "updated": 0, "unchanged": 0, "duplicates": 0
     }  # fmt: skip
+
+
+async def test_keyset_pages_walk_the_whole_list_once_and_sizes_stay_exact(store: Store) -> None:
+    numbers = [f"+1303555{i:04d}" for i in range(0, 2000, 7)]
+    await add(store, ADMIN, "101", *numbers)
+    await add(store, ADMIN, "101", "+1900*")
+    await add(store, ADMIN, "102", "+13035550000")  # another list: not counted in 101's
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await lists.list_entries(
+            store, ADMIN, scope=Scope.EXTENSION, ext="101", kind=Kind.BLOCK, limit=50, after=after
+        )
+        assert page["total"] == len(numbers) + 1
+        seen += [e["pattern"] for e in page["entries"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+    whole = await lists.list_entries(
+        store, ADMIN, scope=Scope.EXTENSION, ext="101", kind=Kind.BLOCK
+    )
+    assert seen == [e["pattern"] for e in whole["entries"]]  # same order, no gap, no repeat
+    assert len(seen) == len(set(seen)) == len(numbers) + 1
+    await lists.list_remove(
+        store, ADMIN, scope=Scope.EXTENSION, ext="101", kind=Kind.BLOCK, numbers=numbers[:10]
+    )
+    await add(store, ADMIN, "101", *numbers[:3])  # 3 back, 3 already listed now
+    for ext in ("101", "102"):  # the kept sizes agree with a count of the rows
+        kept = await store.count_entries(Scope.EXTENSION, ext, Kind.BLOCK)
+        async with store._db.execute(
+            "SELECT count(*) FROM entries WHERE scope = 'ext' AND ext = ? AND kind = 'block'",
+            (ext,),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None and kept == row[0]
+    with pytest.raises(InvalidInput, match="offset or after"):
+        await lists.list_entries(
+            store, ADMIN, scope=Scope.EXTENSION, ext="101", kind=Kind.BLOCK, offset=5, after=1
+        )
