@@ -95,7 +95,9 @@ def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
             if name == "sessions":
                 continue
             cols = "id, user_id, name, hash, created_at, expires_at" if name == "tokens" else "*"
-            out[name] = con.execute(f"SELECT {cols} FROM {name} ORDER BY rowid").fetchall()
+            # Every column in order: also for tables WITHOUT ROWID (list_sizes).
+            rows = con.execute(f"SELECT {cols} FROM {name}").fetchall()
+            out[name] = sorted(rows, key=repr)
         return out
     finally:
         con.close()

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from .conftest import Web
@@ -82,6 +82,9 @@ def test_hostile_json_bodies_never_500_and_refusals_write_nothing(
 def test_hostile_paths_and_numbers_never_500(
     server: Web, ext: str, number: str, method: str, tail: str
 ) -> None:
+    # "." and ".." are dot segments: the client resolves them away before sending (".": a
+    # request for /api/v1/extensions itself), so the server never sees such an extension.
+    assume(ext not in (".", ".."))
     c = server.client("alice")
     before = server.snapshot()
     path = f"/api/v1/extensions/{quote(ext, safe='')}{tail}"
