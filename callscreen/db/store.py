@@ -1,59 +1,32 @@
-"""The admin side of the store (aiosqlite): settings, lists, bulk import, call log writes.
+"""The admin side of the store (aiosqlite): settings, lists, bulk import.
 
-Every change is one transaction: a batch of numbers is stored whole or not at all. Transactions
-on one Store are serialized (the server's call-log writer and ``block-last`` share one).
+The connection and transactions are in :mod:`.connection`, the call log in :mod:`.calllog`;
+``Store`` puts them together. Every change is one transaction: a batch of numbers is stored
+whole or not at all.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import re
 import sqlite3
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from operator import itemgetter
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from .. import inert
 from ..numbers import Pattern
 from ..policy import AccountSettings, Entry, ExtensionSettings, Kind, Scope, Treatment
 from . import audit as _audit
-from .audit import AuditEntry, AuditRow
+from .audit import AuditEntry
+from .calllog import CallLogMixin
+from .calllog import CallRecord as CallRecord  # re-exported: the store's row type
 from .errors import InvalidInput, StoreError
 from .lookup import _ENTRY_COLUMNS, ACCOUNT_ID, entry_from_row
-from .reports import CALLS_SQL, LoggedCall
-from .schema import PRAGMAS, connect
-
-_EXT = re.compile(r"^[\w+#*.-]{1,80}$")
-# Mailbox goes into VoiceMail(box@context,u): no commas, quotes or spaces may slip through.
-_MAILBOX = re.compile(r"^[\w.+-]{1,80}(@[\w.-]{1,80})?$")
-
-
-def check_ext(ext: str) -> str:
-    if not _EXT.match(ext):
-        raise InvalidInput(f"not an extension: {ext!r} (letters, digits, + # * . - _)")
-    return ext
-
-
-def check_mailbox(box: str) -> str:
-    if not _MAILBOX.match(box):
-        raise InvalidInput(f"not a mailbox: {box!r} (expected BOX@CONTEXT, e.g. 101@default)")
-    return box
-
-
-def check_treatment(value: str) -> Treatment:
-    try:
-        return Treatment(value)
-    except ValueError:
-        choices = ", ".join(t.value for t in Treatment)
-        raise InvalidInput(f"unknown treatment {value!r} (choose {choices})") from None
+from .validate import check_ext as check_ext
+from .validate import check_mailbox as check_mailbox
+from .validate import check_treatment as check_treatment
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +63,6 @@ class ImportResult:
     duplicates: int  # repeated within the input
 
 
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One screened call, for the call log."""
-
-    time: float
-    ext: str
-    caller_raw: str
-    caller_e164: str | None
-    result: str
-    reason: str
-    treatment: str | None
-    entry_id: int | None
-    duration: float
-    uniqueid: str | None = None
-    caller_name: str | None = None  # agi_calleridname as sent (migration 0005)
-
-
 def _where_list(scope: Scope, ext: str | None, kind: Kind) -> tuple[str, tuple[Any, ...]]:
     return (
         "account_id = ? AND scope = ? AND ext = ? AND kind = ?",
@@ -129,10 +85,6 @@ _UPSERT = (
     "OR excluded.expires_at > max(entries.expires_at, ?11))"
 )
 _LISTED_COLUMNS = f"{_ENTRY_COLUMNS}, created_at, hits, last_hit, expires_at"
-_CALL_COLUMNS = (
-    "time, ext, caller_raw, caller_e164, result, reason, treatment, entry_id, duration, uniqueid, "
-    "caller_name"
-)
 #: Rows per executemany in a bulk import (a progress tick between chunks).
 IMPORT_CHUNK = 50_000
 #: Page cache (KiB) during a big import: the index pages being appended to stay in memory.
@@ -201,111 +153,11 @@ def _scope_ext(scope: Scope, ext: str | None) -> str:
     return ""
 
 
-def _file_ident(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
+class Store(CallLogMixin):
+    """Open with ``await Store.open(path)``; close with ``await store.close()``.
 
-
-async def _close_quietly(db: aiosqlite.Connection, timeout: float = 5.0) -> None:
-    # A connection that cannot close cleanly is left to the process exit.
-    with contextlib.suppress(TimeoutError, sqlite3.Error, ValueError):
-        await asyncio.wait_for(db.close(), timeout)
-
-
-class Store:
-    """Open with ``await Store.open(path)``; close with ``await store.close()``."""
-
-    #: How long close() waits for the connection's thread (busy on a locked or stalled disk).
-    CLOSE_TIMEOUT = 2.0
-
-    def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
-        self.path = path
-        self._db = db
-        self._writing = asyncio.Lock()
-        self._ident = _file_ident(path)
-
-    @classmethod
-    async def open(cls, path: str | Path) -> Store:
-        path = Path(path)
-        # Create and migrate with a plain connection first (one place for that logic).
-        await asyncio.to_thread(lambda: connect(path).close())
-        return cls(path, await cls._connect(path))
-
-    @staticmethod
-    async def _connect(path: Path) -> aiosqlite.Connection:
-        db: aiosqlite.Connection | None = None
-        try:
-            db = await aiosqlite.connect(path, isolation_level=None)
-            await db.execute("PRAGMA busy_timeout=5000")
-            for pragma in PRAGMAS:
-                await db.execute(pragma)
-        except (sqlite3.Error, OSError) as exc:
-            if db is not None:
-                await _close_quietly(db)
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
-        return db
-
-    async def close(self) -> None:
-        """Close the connection. Bounded: its thread is not a daemon, so a close stuck behind
-        a stalled disk would keep the process from exiting; after CLOSE_TIMEOUT it is left."""
-        await _close_quietly(self._db, self.CLOSE_TIMEOUT)
-
-    async def __aenter__(self) -> Store:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @asynccontextmanager
-    async def _transaction(self, *, rollback: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction, all or nothing. Callers only ever see StoreError (or what
-        their own block raised): a failed COMMIT may already have been rolled back by SQLite
-        itself (SQLITE_FULL, SQLITE_IOERR), so ours runs only if a transaction is still open,
-        and a failing ROLLBACK never hides the error that caused it."""
-        async with self._writing:
-            await self._check_file()
-            try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection is closed
-                raise StoreError(f"cannot write to {self.path}: {exc}") from exc
-            try:
-                yield self._db
-                await self._db.execute("ROLLBACK" if rollback else "COMMIT")
-            except BaseException as exc:
-                await self._rollback()
-                if isinstance(exc, sqlite3.Error | ValueError):
-                    raise StoreError(f"writing to {self.path}: {exc}") from exc
-                raise
-
-    async def _rollback(self) -> None:
-        # SQLite may have rolled back already, or the connection is gone: nothing to undo.
-        with contextlib.suppress(sqlite3.Error, ValueError):
-            if self._db.in_transaction:
-                await self._db.execute("ROLLBACK")
-
-    async def _check_file(self) -> None:
-        """Refuse to write into a database file that was deleted (rows would vanish with the
-        unlinked inode), and follow one that was replaced (a restored backup, a remounted
-        disk): the next write goes to the file now at the path."""
-        ident = _file_ident(self.path)
-        if ident == self._ident:
-            return
-        if ident is None:
-            raise StoreError(f"database {self.path} is gone (deleted or moved away)")
-        await asyncio.to_thread(lambda: connect(self.path, create=False).close())  # migrated
-        db = await self._connect(self.path)
-        old, self._db, self._ident = self._db, db, ident
-        await _close_quietly(old, self.CLOSE_TIMEOUT)
-
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            async with self._db.execute(sql, params) as cur:
-                return list(await cur.fetchall())
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading {self.path}: {exc}") from exc
+    The connection and its transactions are :class:`StoreBase`'s, the call log
+    :class:`CallLogMixin`'s; here: settings and lists."""
 
     # -- settings ----------------------------------------------------------------------------
     async def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
@@ -663,82 +515,3 @@ class Store:
         where, params = _where_entries(scope, ext, kind, match)
         rows = await self._fetchall(f"SELECT count(*) FROM entries WHERE {where}", params)
         return int(rows[0][0])
-
-    # -- call log and counters (the server's batched writer calls these) ---------------------
-    async def write_calls(
-        self, calls: Sequence[CallRecord], hits: dict[int, tuple[int, float]]
-    ) -> None:
-        """Append call-log rows and add hit counts ({entry id: (count, last time)}), atomically.
-
-        The caller's number and name (and the extension and uniqueid, also as Asterisk sent
-        them) are kept as sent but bounded (:func:`inert.bound`: at most 256 characters, the
-        cut marked): here, in the batched writer, off the call path (about 40 ns a value).
-        """
-        bound = inert.bound
-        async with self._transaction() as db:
-            await db.executemany(
-                "INSERT INTO call_log (account_id, time, ext, caller_raw, caller_e164, result, "
-                "reason, treatment, entry_id, duration, uniqueid, caller_name) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        ACCOUNT_ID,
-                        c.time,
-                        bound(c.ext),  # as Asterisk sent it (agi_arg_1): from outside too
-                        bound(c.caller_raw),
-                        c.caller_e164,
-                        c.result,
-                        c.reason,
-                        c.treatment,
-                        c.entry_id,
-                        c.duration,
-                        None if c.uniqueid is None else bound(c.uniqueid),
-                        None if c.caller_name is None else bound(c.caller_name),
-                    )
-                    for c in calls
-                ],
-            )
-            await db.executemany(
-                "UPDATE entries SET hits = hits + ?, last_hit = max(coalesce(last_hit, 0), ?) "
-                "WHERE id = ?",
-                [(n, last, entry_id) for entry_id, (n, last) in hits.items()],
-            )
-
-    async def recent_calls(
-        self, *, ext: str | None = None, result: str | None = None, limit: int = 50
-    ) -> list[CallRecord]:
-        """The newest calls first (by the time each call came in)."""
-        sql = f"SELECT {_CALL_COLUMNS} FROM call_log WHERE account_id = ?"
-        params: list[Any] = [ACCOUNT_ID]
-        if ext is not None:
-            sql += " AND ext = ?"
-            params.append(ext)
-        if result is not None:
-            sql += " AND result = ?"
-            params.append(result)
-        sql += " ORDER BY time DESC, id DESC LIMIT ?"
-        params.append(int(limit))
-        return [CallRecord(*r) for r in await self._fetchall(sql, params)]
-
-    async def last_caller(self, ext: str) -> CallRecord | None:
-        """The most recent call to ``ext`` that got through (rang the phone), or None."""
-        calls = await self.recent_calls(ext=check_ext(ext), result="ALLOWED", limit=1)
-        return calls[0] if calls else None
-
-    async def logged_calls(self, ext: str, *, limit: int = 50) -> list[LoggedCall]:
-        """The newest calls to ``ext`` first, as ``log`` shows them (with the matched entry)."""
-        sql = f"{CALLS_SQL} AND c.ext = ? ORDER BY c.time DESC, c.id DESC LIMIT ?"
-        rows = await self._fetchall(sql, (ACCOUNT_ID, check_ext(ext), int(limit)))
-        return [LoggedCall(*r) for r in rows]
-
-    # -- the audit log -----------------------------------------------------------------------
-    async def audit_log(self, *, since: float | None = None, limit: int = 100) -> list[AuditRow]:
-        """The newest changes first (``since``: epoch seconds, on the audit_time index)."""
-        sql = f"SELECT {_audit.COLUMNS} FROM audit_log WHERE account_id = ?"
-        params: list[Any] = [ACCOUNT_ID]
-        if since is not None:
-            sql += " AND time >= ?"
-            params.append(since)
-        sql += " ORDER BY time DESC, id DESC LIMIT ?"
-        params.append(int(limit))
-        return [_audit.row(r) for r in await self._fetchall(sql, params)]
