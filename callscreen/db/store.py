@@ -206,9 +206,9 @@ class Store(CallLogMixin):
                     f"UPDATE accounts SET {cols}updated_at = ? WHERE id = ?",
                     (*sets.values(), time.time(), ACCOUNT_ID),
                 )
-                if audit is not None:
-                    after = await self.account()
-                    await _audit.write(
+                after = await self.account()
+                if audit is not None and after != before:  # a change that changes nothing
+                    await _audit.write(  # is not one: no row
                         db,
                         replace(
                             audit, before=_audit.settings(before), after=_audit.settings(after)
@@ -260,8 +260,8 @@ class Store(CallLogMixin):
                     "WHERE account_id = ? AND ext = ?",
                     (*values.values(), time.time(), ACCOUNT_ID, ext),
                 )
-            if audit is not None:
-                after = (await self.settings(ext))[1]
+            after = (await self.settings(ext))[1]
+            if audit is not None and after != before:  # nothing changed: no audit row
                 await _audit.write(
                     db, replace(audit, before=_audit.settings(before), after=_audit.settings(after))
                 )

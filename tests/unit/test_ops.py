@@ -415,3 +415,11 @@ async def test_keyset_pages_walk_the_whole_list_once_and_sizes_stay_exact(store:
         await lists.list_entries(
             store, ADMIN, scope=Scope.EXTENSION, ext="101", kind=Kind.BLOCK, offset=5, after=1
         )
+
+
+async def test_a_setting_that_changes_nothing_writes_no_audit_row(store: Store) -> None:
+    await settings.ext_set(store, ADMIN, "101", enabled=True)
+    await settings.account_set(store, ADMIN, treatment="busy")  # busy is the default already
+    await settings.ext_set(store, ADMIN, "101", enabled=True)  # already on
+    rows = await audit_rows(store)
+    assert [(r.action, r.target) for r in rows] == [("ext.set", "ext:101")]
