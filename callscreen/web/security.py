@@ -30,7 +30,6 @@ PAGE_CSP = (
 
 _COMMON: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
@@ -45,7 +44,13 @@ class BodyTooLarge(Exception):
 def security_headers(path: str, *, https: bool) -> list[tuple[bytes, bytes]]:
     """The headers for a response to ``path`` (also used by the last-resort 500 handler)."""
     api = path.startswith("/api/")
-    headers = [(b"content-security-policy", (API_CSP if api else PAGE_CSP).encode()), *_COMMON]
+    headers = [
+        (b"content-security-policy", (API_CSP if api else PAGE_CSP).encode()),
+        # Pages: same-origin, so a browser still tells us where a form came from (with
+        # no-referrer, Chromium sends "Origin: null" on every form post); nothing to others.
+        (b"referrer-policy", b"no-referrer" if api else b"same-origin"),
+        *_COMMON,
+    ]
     if not path.startswith("/static/"):
         headers.append(_NO_STORE)  # pages and answers hold a user's lists: never cached
     if https:

@@ -109,16 +109,38 @@ def test_a_failed_sign_in_says_one_thing_and_sets_no_cookie(web: Web, form: dict
     assert form["password"] not in r.text
 
 
-def test_a_sign_in_form_posted_from_another_site_is_refused(web: Web) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://127.0.0.1"},
+    ],
+)
+def test_a_sign_in_form_posted_from_another_site_is_refused(
+    web: Web, headers: dict[str, str]
+) -> None:
     before = web.snapshot()
     r = web.client().post(
-        "/login",
-        data={"username": "alice", "password": PASSWORDS["alice"]},
-        headers={"Origin": "https://evil.example"},
+        "/login", data={"username": "alice", "password": PASSWORDS["alice"]}, headers=headers
     )
     assert r.status_code == 403
     assert "set-cookie" not in r.headers
     assert web.snapshot() == before
+
+
+def test_pages_tell_the_browser_where_forms_come_from(web: Web) -> None:
+    """``same-origin``: the browser sends our Origin on our own form posts (with
+    ``no-referrer`` Chromium sends ``Origin: null``) and no Referer to other sites."""
+    r = web.client().get("/")
+    assert r.headers["referrer-policy"] == "same-origin"
+    same = web.client().post(
+        "/login",
+        data={"username": "alice", "password": PASSWORDS["alice"]},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": web.url},
+    )
+    assert same.status_code == 303
 
 
 def test_a_page_without_a_session_sends_to_sign_in(web: Web) -> None:

@@ -31,6 +31,16 @@ TREATMENTS = {
     "busy": ("Busy", "The caller hears a busy signal and the call ends."),
     "torture": ("Endless ringing", "The caller hears ringing that never ends, until they give up."),
 }
+#: A call's reason in the words of the page.
+REASONS = {
+    "allowlist": "on an allowed list",
+    "anonymous": "no caller ID",
+    "ext-blocklist": "on this extension's blocked list",
+    "account-blocklist": "blocked for the whole account",
+    "blocking-off": "blocking was off",
+    "not-listed": "not on a list",
+    "error": "let through on an error",
+}
 HEARS = {"voicemail": "voicemail", "busy": "busy", "torture": "endless ringing"}
 
 
@@ -111,6 +121,7 @@ async def _context(p: Page, t: Target) -> dict[str, Any]:
         "lists": {"block": block, "allow": allow},
         "calls": calls,
         "treatments": TREATMENTS,
+        "reasons": REASONS,
         "query": dict(p.request.query_params),
         "errors": {},
         "typed": {},

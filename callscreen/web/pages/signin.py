@@ -35,7 +35,12 @@ def home(actor: Actor) -> str:
 
 
 def _same_origin(request: Request) -> bool:
-    """True unless the browser says the form came from another site."""
+    """True unless the browser says the form came from another site: ``Sec-Fetch-Site``
+    where the browser sends it, else ``Origin`` (a client that sends neither is no browser
+    and cannot be made to sign in by a hostile page)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None  # "null": a sandboxed or privacy-stripped origin; refuse it
