@@ -460,6 +460,11 @@ def test_a_user_gets_403_on_every_admin_url(web: Web) -> None:
             assert "only an administrator may do this" in r.text, path
     assert web.snapshot() == before
     assert 'href="/ext/101/block.csv"' not in c.get("/ext/101").text
+    # Her own password is hers to set (ops' rule, as in the API): that signs her out.
+    r = post(c, "/users/alice/password", csrf, password="alice-new-password")
+    assert r.status_code == 303
+    assert c.get("/ext/101").headers["location"] == "/"
+    assert can_sign_in(web, "alice", "alice-new-password")
 
 
 @pytest.mark.parametrize("token", [None, "forged"])
