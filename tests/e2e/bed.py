@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from panoramisk import Manager
 from panoramisk.actions import Action
@@ -227,7 +227,7 @@ class Asterisk:
                     break
             time.sleep(0.1)
         # AMI accepts our login.
-        while not _ami_login_ok(self.ami_port, self.ami_user, self.ami_secret):
+        while not ami_login_ok(self.ami_port, self.ami_user, self.ami_secret):
             if time.monotonic() > deadline:
                 raise RuntimeError("AMI does not accept the test login:\n" + self.log_tail())
             time.sleep(0.1)
@@ -300,7 +300,7 @@ def sweep_stale_rundirs(root: Path, min_age: float = 600.0) -> None:
             shutil.rmtree(rundir, ignore_errors=True)
 
 
-def _ami_login_ok(port: int, user: str, secret: str) -> bool:
+def ami_login_ok(port: int, user: str, secret: str) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
             s.settimeout(2)
@@ -511,10 +511,22 @@ class Call:
         return "\n".join(lines)
 
 
+class AmiEndpoint(Protocol):
+    """Where an Asterisk's AMI listens on 127.0.0.1, and the login: an Asterisk of this bed,
+    or one in a container (tests/docker)."""
+
+    @property
+    def ami_port(self) -> int: ...
+    @property
+    def ami_user(self) -> str: ...
+    @property
+    def ami_secret(self) -> str: ...
+
+
 class Ami:
     """An AMI session (panoramisk) that routes channel events to the Call they belong to."""
 
-    def __init__(self, asterisk: Asterisk) -> None:
+    def __init__(self, asterisk: AmiEndpoint) -> None:
         self.asterisk = asterisk
         self.calls: dict[str, Call] = {}  # linkedid -> call
         self.expected: dict[str, Call] = {}  # channel name prefix -> call not yet seen
