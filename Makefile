@@ -1,11 +1,12 @@
 # Two entry points for a fresh machine (see README):
 #   make serve   set up a virtualenv and run the server on the embedded SQLite default
-#   make test    set up everything (virtualenv, the real-Asterisk root filesystem) and run all tests + lint
+#   make test    set up everything (virtualenv, the real-Asterisk root filesystem, podman and the
+#                container base images) and run all tests + lint
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e fuzz bench asterisk-root clean
+.PHONY: serve test lint unit e2e docker fuzz bench asterisk-root container-bases clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,12 +20,16 @@ serve: $(STAMP)
 asterisk-root:
 	bash scripts/asterisk-root.sh
 
+# podman, runc, and the images docker/*/Dockerfile start FROM (debootstrap, cached; needs root).
+container-bases:
+	bash scripts/container-bases.sh
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check callscreen tests bench
 	$(VENV)/bin/ruff format --check callscreen tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) asterisk-root lint
+test: $(STAMP) asterisk-root container-bases lint
 	$(VENV)/bin/pytest -q
 
 unit: $(STAMP)
@@ -32,6 +37,10 @@ unit: $(STAMP)
 
 e2e: $(STAMP) asterisk-root
 	$(VENV)/bin/pytest -q tests/e2e
+
+# docker/: both images built and run with podman-compose, the README's lines, real calls.
+docker: $(STAMP) container-bases
+	$(VENV)/bin/pytest -q tests/docker
 
 # The benchmark: ours vs a panoramisk peer vs a bare ceiling, scale, start-up, memory (~8 min).
 bench: $(STAMP)

@@ -4,15 +4,15 @@ The images are not built here; these tests check what would break a build or a `
 compose up` and what ties the images to the rest of the repository: the compose file parses,
 everything it and the Dockerfiles use exists and is sent in the build context, the Asterisk
 image is installed by the same script as the e2e tests' Asterisk, it ships the repository's
-dialplan routine unmodified, and the two containers can reach each other (URL, port,
---allow-from). The sample Asterisk configuration itself is booted in the real Asterisk by
-tests/e2e/test_e2e_docker_sample.py.
+dialplan routine unmodified, and the containers reach each other on the host's network while
+every port stays on loopback. The sample Asterisk configuration itself is booted in the real
+Asterisk by tests/e2e/test_e2e_docker_sample.py, and the images are built and run with podman
+by tests/docker/test_docker_stack.py.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import json
 import re
 import shlex
@@ -107,17 +107,23 @@ def build_of(name: str) -> tuple[Path, Path]:
 
 def test_compose_parses_and_builds_both_images_from_the_repository() -> None:
     services = compose()["services"]
-    assert set(services) == {"asterisk", "callscreen"}
+    assert set(services) == {"asterisk", "callscreen", "web"}
     assert build_of("asterisk") == (REPO, ASTERISK_DOCKERFILE)
     assert build_of("callscreen") == (REPO, CALLSCREEN_DOCKERFILE)
+    # web runs the image callscreen builds (built once), never pulled from a registry.
+    assert "build" not in service("web")
+    assert service("web")["image"] == service("callscreen")["image"]
+    assert service("web")["pull_policy"] == "never"
+    assert "callscreen" in service("web")["depends_on"]
 
 
 def test_every_file_compose_refers_to_exists() -> None:
     named = set(compose().get("volumes") or {})
     for name, svc in compose()["services"].items():
-        context, dockerfile_path = build_of(name)
-        assert context.is_dir(), context
-        assert dockerfile_path.is_file(), dockerfile_path
+        if "build" in svc:
+            context, dockerfile_path = build_of(name)
+            assert context.is_dir(), context
+            assert dockerfile_path.is_file(), dockerfile_path
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
             if source in named:
@@ -201,11 +207,11 @@ def _option(cmd: list[str], name: str) -> list[str]:
 
 
 def test_asterisk_reaches_the_server_through_callscreen_url() -> None:
-    cmd = _command("callscreen")
-    assert cmd[0] == "serve"
-    (port,) = _option(cmd, "--port")
+    assert _command("callscreen") == ["serve"]
+    port = service("callscreen")["environment"]["CALLSCREEN_PORT"]
+    assert port == "${CALLSCREEN_PORT:-4573}"
     url = service("asterisk")["environment"]["CALLSCREEN_URL"]
-    assert url == f"agi://callscreen:{port}/screen"
+    assert url == f"agi://127.0.0.1:{port}/screen"
     # extensions.conf takes it from the environment, and ENV() exists when globals are read.
     extensions = (SAMPLE / "extensions.conf").read_text()
     assert re.search(r"^CALLSCREEN_URL\s*=\s*\$\{ENV\(CALLSCREEN_URL\)\}", extensions, re.M)
@@ -213,18 +219,30 @@ def test_asterisk_reaches_the_server_through_callscreen_url() -> None:
     assert re.search(r"^preload\s*=>\s*func_env\.so", modules, re.M)
 
 
-def test_server_accepts_the_asterisk_container_and_nobody_else() -> None:
-    cmd = _command("callscreen")
-    assert _option(cmd, "--host") == ["0.0.0.0"]
-    allowed = [ipaddress.ip_network(c) for c in _option(cmd, "--allow-from")]
-    assert allowed, "listening beyond loopback needs --allow-from"
-    network = compose()["networks"]
-    (subnet,) = [ipaddress.ip_network(c["subnet"]) for c in network["voice"]["ipam"]["config"]]
-    asterisk_ip = ipaddress.ip_address(service("asterisk")["networks"]["voice"]["ipv4_address"])
-    callscreen_ip = ipaddress.ip_address(service("callscreen")["networks"]["voice"]["ipv4_address"])
-    assert asterisk_ip in subnet and callscreen_ip in subnet
-    assert any(asterisk_ip in net for net in allowed)
-    assert all(net.num_addresses == 1 for net in allowed), "only the Asterisk container"
+def test_every_port_is_on_the_hosts_loopback() -> None:
+    """Host networking (SIP and RTP need it), so nothing is published and every listener is
+    on 127.0.0.1: the FastAGI port reaches nobody but this machine's Asterisk."""
+    assert "networks" not in compose()
+    for name, svc in compose()["services"].items():
+        assert svc["network_mode"] == "host", name
+        assert "ports" not in svc, name
+        env = svc.get("environment", {})
+        for key in ("CALLSCREEN_HOST", "CALLSCREEN_METRICS_HOST", "CALLSCREEN_WEB_HOST"):
+            assert env.get(key, "127.0.0.1") == "127.0.0.1", (name, key)
+        if name in {"callscreen", "web"}:
+            cmd = _command(name)
+            assert "--host" not in cmd and "--metrics-host" not in cmd, cmd
+    # serve's and web's defaults are loopback.
+    for command in ("serve", "web"):
+        helptext = subprocess.run(
+            [sys.executable, "-m", "callscreen", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert re.search(r"--host TEXT.*?\[default: 127\.0\.0\.1\]", helptext, re.S), command
+    manager = (SAMPLE / "manager.conf").read_text()
+    assert re.search(r"^bindaddr\s*=\s*127\.0\.0\.1\s*$", manager, re.M), "AMI on loopback"
 
 
 def test_compose_command_uses_options_serve_has() -> None:
@@ -237,16 +255,23 @@ def test_compose_command_uses_options_serve_has() -> None:
     for word in _command("callscreen"):
         if word.startswith("--"):
             assert re.search(rf"^\s+{re.escape(word)}\b", helptext, re.M), word
+    assert _command("web") == ["web"]
 
 
 def test_callscreen_image_installs_this_package() -> None:
     steps = dockerfile(CALLSCREEN_DOCKERFILE)
-    assert steps[0] == ("FROM", "python:3.11-slim")
+    # Debian's python3 on bookworm-slim, not python:3.11-slim (docker/README.md says why).
+    assert steps[0] == ("FROM", "debian:bookworm-slim")
     runs = [args for instr, args in steps if instr == "RUN"]
     assert any(re.search(r"pip install [^&]*\.(\s|$)", r) for r in runs), runs
     entry = [json.loads(args) for instr, args in steps if instr == "ENTRYPOINT"]
     assert entry == [["callscreen"]]
     env = " ".join(args for instr, args in steps if instr == "ENV")
     assert "CALLSCREEN_DB=/data/" in env
-    assert service("callscreen")["environment"]["CALLSCREEN_DB"].startswith("/data/")
-    assert any(v.endswith(":/data") for v in service("callscreen")["volumes"])
+    assert [args for instr, args in steps if instr == "VOLUME"] == ["/data"]
+    users = [args for instr, args in steps if instr == "USER"]
+    assert users and users[-1] not in {"root", "0"}, users
+    assert [instr for instr, _ in steps].count("HEALTHCHECK") == 1
+    for name in ("callscreen", "web"):
+        assert service(name)["environment"]["CALLSCREEN_DB"].startswith("/data/")
+        assert any(v.endswith(":/data") for v in service(name)["volumes"])
