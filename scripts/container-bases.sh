@@ -94,7 +94,7 @@ for spec in "${BASES[@]}"; do
         build_tarball "$suite" "$slim" "$tarball"
     fi
     say "$image: podman import"
-    "${PODMAN[@]}" import --change 'CMD ["bash"]' "$tarball" "$image" >/dev/null \
+    "${PODMAN[@]}" import -q --change 'CMD ["bash"]' "$tarball" "$image" >/dev/null \
         || die "podman import of $tarball as $image failed"
 done
 say "ready: $(for spec in "${BASES[@]}"; do read -r i _ <<<"$spec"; printf '%s ' "$i"; done)"

@@ -244,6 +244,31 @@ def sweep_stale_projects() -> None:
                     subprocess.run([*PODMAN, kind, "rm", "-f", *ids], capture_output=True)
 
 
+def image_id(name: str) -> str | None:
+    res = subprocess.run(
+        [*PODMAN, "image", "inspect", "--format", "{{.Id}}", name], capture_output=True, text=True
+    )
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def keep_as_cache(*images: str) -> None:
+    """This run's images become the build cache of the next run (their layers are what an
+    unchanged Dockerfile and context reuse), under a fixed name: the run's own names go, and
+    the cache of the run before, when different, is removed with the layers only it used. So
+    test runs keep one image of each kind, not one per run."""
+    for image in images:
+        new = image_id(image)
+        cache = re.sub(r"-\d+-[0-9a-f]+$", "-cache", image)
+        old = image_id(cache)
+        if new is not None:
+            subprocess.run([*PODMAN, "tag", new, cache], capture_output=True)
+            # (`podman untag IMAGE` alone would remove every name, the cache's too.)
+            subprocess.run([*PODMAN, "untag", new, image], capture_output=True)
+        if old is not None and old != new:
+            # Refused (and left alone) while a parallel run still uses it.
+            subprocess.run([*PODMAN, "rmi", old], capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     reason = unavailable_reason()
@@ -315,9 +340,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         subprocess.run(
             [*compose_argv, "down", "-v"], cwd=DOCKER, env=env, capture_output=True, timeout=120
         )
-        # Untag only: the layers stay in podman's cache for the next run's build.
-        for image in set(images.values()):
-            subprocess.run([*PODMAN, "untag", image], capture_output=True)
+        keep_as_cache(images["callscreen"], images["asterisk"])
         (workdir / "timings.json").write_text(json.dumps(st.timings, indent=2))
 
 
