@@ -12,9 +12,9 @@ anchor merged into two services, network_mode: host, environment with ${VAR:-def
 interpolation, named volumes (kept by `down`, removed by `down -v`), depends_on, command,
 pull_policy, a service's healthcheck and the image's HEALTHCHECK, and the exec, logs, stop,
 start, down and up commands.
-Not covered: restart: unless-stopped (nothing is restarted during the test), the health checks'
-schedule (podman runs them from systemd timers and these machines have no systemd: the test runs
-each check with `podman healthcheck run`), and Docker's own engine.
+restart: unless-stopped is covered for a server process that exits. Not covered: the health
+checks' schedule (podman runs them from systemd timers and these machines have no systemd: the
+test runs each check with `podman healthcheck run`), and Docker's own engine.
 
 What the test adds through its override file and environment, so that it never collides with
 anything else on the machine (a user's stack, a parallel run): per-run image names, Asterisk's
@@ -330,7 +330,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         first = readme_lines()[start : start + 2]
         assert first[1] == "docker compose up --build -d", first
         began = time.monotonic()
-        st.sh("\n".join(first), cwd=REPO, timeout=1200)
+        st.sh("\n".join(first), cwd=REPO, timeout=600)
         st.timings["up --build"] = time.monotonic() - began
         st.wait_ready()
         st.timings["up --build, until ready"] = time.monotonic() - began
@@ -482,6 +482,25 @@ async def test_server_stopped_calls_go_through(stack: Stack, ami: Ami) -> None:
     assert unscreened.result == "UNSCREENED", unscreened.summary()
     assert unscreened.reached_dial and unscreened.phone_rang("phones"), unscreened.summary()
     stack.sh(readme_line("docker compose start callscreen"))
+    stack.wait_ready()
+    screened = await call(ami, "101", "+13035551212")
+    assert screened.result == "BLOCKED" and screened.hangup_cause == 17, screened.summary()
+
+
+async def test_a_server_that_exits_is_restarted(stack: Stack, ami: Ami) -> None:
+    """restart: unless-stopped: the server process ends (here: SIGTERM from inside, like a
+    crash or an OOM kill would end it) and podman starts it again."""
+    name = stack.container("callscreen")
+
+    def restarts() -> int:
+        return int(stack.podman("inspect", "--format", "{{.RestartCount}}", name).stdout)
+
+    before = restarts()
+    stack.podman("exec", name, "python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)")
+    deadline = time.monotonic() + 30
+    while restarts() == before:
+        assert time.monotonic() < deadline, "the callscreen container was not restarted"
+        time.sleep(0.2)
     stack.wait_ready()
     screened = await call(ami, "101", "+13035551212")
     assert screened.result == "BLOCKED" and screened.hangup_cause == 17, screened.summary()
