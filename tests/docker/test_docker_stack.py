@@ -7,9 +7,9 @@ with `docker compose` standing for podman-compose (and `docker` for podman). Cal
 through the containerised Asterisk over AMI (tests/e2e/bed.py's Ami and Call) and through the
 README's own `asterisk -rx "channel originate ..."` lines.
 
-Compose features covered: build (context, dockerfile, the .dockerignore files), image, a YAML
-anchor merged into two services, network_mode: host, environment with ${VAR:-default}
-interpolation, named volumes (kept by `down`, removed by `down -v`), depends_on, command,
+Compose features covered: build (context, dockerfile), image, a YAML anchor merged into two
+services, network_mode: host, environment with ${VAR:-default} interpolation, named volumes
+(kept by `down`), depends_on, command,
 pull_policy, a service's healthcheck and the image's HEALTHCHECK, and the exec, logs, stop,
 start, down and up commands.
 restart: unless-stopped is covered for a server process that exits. Not covered: the health
@@ -21,7 +21,7 @@ anything else on the machine (a user's stack, a parallel run): per-run image nam
 manager.conf with a free AMI port and a random secret, and free ports in CALLSCREEN_PORT,
 CALLSCREEN_METRICS_PORT and CALLSCREEN_WEB_PORT (compose's documented variables). The build
 gets podman's settings for these machines and this machine's CA bundle for pip, mounted at build
-time (docker/README.md, "Testing").
+time (docker/README.md, "Testing": an empty mount point, /root/.config/pip, is all it leaves).
 
 Needs root, podman and the base images (`make container-bases`); skips without them unless
 CALLSCREEN_E2E_REQUIRED=1 (CI), then fails.
