@@ -73,7 +73,7 @@ def backup_before_migrate(conn: sqlite3.Connection, db: Path, version: int) -> P
     return dest
 
 
-def _check_copy(path: Path, latest: int) -> int:
+def inspect(path: Path, latest: int) -> int:
     """A file that is a callscreen database we can open: returns its schema version."""
     if not path.is_file():
         raise StoreError(f"no such file: {path}")
@@ -111,7 +111,7 @@ def backup(db: Path, dest: Path, latest: int) -> int:
             conn.close()
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot back up {db} to {dest}: {exc}") from exc
-    return _check_copy(dest, latest)
+    return inspect(dest, latest)
 
 
 def restore(src: Path, db: Path, latest: int) -> tuple[int, Path | None]:
@@ -120,7 +120,7 @@ def restore(src: Path, db: Path, latest: int) -> tuple[int, Path | None]:
     Refused while a server holds the lock; the current database is first copied to
     ``DB.before-restore.bak`` (a restore can be undone). Returns the restored schema version
     (an older one is migrated by the next open, with its own backup) and that safety copy."""
-    version = _check_copy(src, latest)
+    version = inspect(src, latest)
     if src.resolve() == db.resolve():
         raise StoreError("the backup to restore is the database itself")
     db.parent.mkdir(parents=True, exist_ok=True)
