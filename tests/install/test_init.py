@@ -1,0 +1,187 @@
+"""``callscreen init``: fresh, repeated (changes nothing), scripted, and bad input (one line,
+exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callscreen import install
+
+CLI = [sys.executable, "-m", "callscreen"]
+PASSWORD = "correct horse\n"
+
+
+def init(tmp: Path, *args: str, stdin: str = PASSWORD) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "--db", str(tmp / "cs.db"), "init", "--config", str(tmp / "cs.toml"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def snapshot(tmp: Path) -> dict[str, object]:
+    """Every file's bytes and mtime, except the database, whose rows are compared instead
+    (SQLite's -wal/-shm come and go with each open)."""
+    out: dict[str, object] = {}
+    for p in sorted(tmp.rglob("*")):
+        if p.is_file() and not p.name.startswith("cs.db"):
+            out[str(p)] = (p.read_bytes(), p.stat().st_mtime_ns)
+    import sqlite3
+
+    conn = sqlite3.connect(tmp / "cs.db")
+    out["db"] = list(conn.iterdump())
+    conn.close()
+    return out
+
+
+def test_fresh_then_again_changes_nothing(tmp_path: Path) -> None:
+    asterisk = tmp_path / "asterisk"
+    asterisk.mkdir()
+    out = init(tmp_path, "--password-stdin", "--install-dialplan", str(asterisk))
+    assert out.returncode == 0, out.stderr
+    assert (asterisk / "callscreen.conf").read_text() == install.shipped("callscreen.conf")
+    assert (
+        "#include callscreen.conf" in out.stdout and "Gosub(callscreen,s,1(${EXTEN}))" in out.stdout
+    )
+    cfg = (tmp_path / "cs.toml").read_text()
+    assert f'db = "{tmp_path / "cs.db"}"' in cfg
+    users = subprocess.run(
+        [*CLI, "--config", str(tmp_path / "cs.toml"), "user", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [(u["username"], u["role"]) for u in json.loads(users.stdout)] == [("admin", "admin")]
+
+    before = snapshot(tmp_path)
+    again = init(tmp_path, "--password-stdin", "--install-dialplan", str(asterisk), stdin="")
+    assert again.returncode == 0, again.stderr
+    assert snapshot(tmp_path) == before
+    assert "created" not in again.stdout and "updated" not in again.stdout
+    assert "unchanged" in again.stdout and "kept" in again.stdout
+
+
+def test_scripted_flags_and_busy_default_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:  # 4573 taken (or already taken by something else)
+        with contextlib.suppress(OSError):
+            busy.bind(("127.0.0.1", 4573))
+        web = free_port()
+        out = init(tmp_path, "--password-stdin", "--admin", "root@pbx", "--web-port", str(web))
+    assert out.returncode == 0, out.stderr
+    from callscreen import config
+
+    cfg = config.load(tmp_path / "cs.toml")
+    assert cfg["serve"]["port"] != 4573 and cfg["web"]["port"] == web
+    assert f"CALLSCREEN_URL=agi://127.0.0.1:{cfg['serve']['port']}/screen" in out.stdout
+    # The config file now says the ports: a flag that disagrees is refused.
+    bad = init(tmp_path, "--web-port", str(web + 1))
+    assert bad.returncode == 2 and f"already sets web-port {web}" in bad.stderr
+
+
+def test_changed_dialplan_is_kept_before_it_is_replaced(tmp_path: Path) -> None:
+    asterisk = tmp_path / "asterisk"
+    asterisk.mkdir()
+    mine = asterisk / "callscreen.conf"
+    mine.write_text("; my own edits\n")
+    out = init(tmp_path, "--password-stdin", "--install-dialplan", str(asterisk))
+    assert out.returncode == 0, out.stderr
+    kept = [p for p in asterisk.iterdir() if p.name.endswith(".bak")]
+    assert len(kept) == 1 and kept[0].read_text() == "; my own edits\n"
+    assert mine.read_text() == install.shipped("callscreen.conf")
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["--password-stdin", "--admin", "no spaces"], PASSWORD, "not a username"),
+        (["--password-stdin"], "short\n", "too short"),
+        ([], PASSWORD, "--password-stdin"),  # no terminal, no --password-stdin
+        (
+            ["--password-stdin", "--install-dialplan", "/nonexistent/asterisk"],
+            PASSWORD,
+            "no directory",
+        ),
+        (["--password-stdin", "--port", "4573", "--web-port", "4573"], PASSWORD, "differ"),
+        (["--password-stdin", "--port", "0"], PASSWORD, "--port"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(
+    tmp_path: Path, args: list[str], stdin: str, message: str
+) -> None:
+    out = init(tmp_path, *args, stdin=stdin)
+    assert out.returncode == 2, out
+    assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+    assert out.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_port_in_use_and_broken_config_write_nothing(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        used = s.getsockname()[1]
+        out = init(tmp_path, "--password-stdin", "--port", str(used))
+    assert out.returncode == 2 and "in use" in out.stderr and out.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "cs.toml").write_text("[serve]\nport = 'x'\n")
+    out = init(tmp_path, "--password-stdin")
+    assert out.returncode == 2 and "serve.port" in out.stderr and out.stderr.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["cs.toml"]
+
+
+def test_systemd_installs_units_and_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process, with the system root moved into tmp_path (no host change)."""
+    from callscreen.cli import main
+
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    monkeypatch.setattr(install, "SYSTEM_ROOT", root)
+    program = Path(sys.executable).parent / "callscreen"
+    monkeypatch.setattr(install, "executable", lambda: program)
+    monkeypatch.setattr(install, "check_executable", lambda p: None)
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(PASSWORD))
+    argv = [
+        "--db",
+        str(tmp_path / "cs.db"),
+        "init",
+        "--config",
+        str(tmp_path / "cs.toml"),
+        "--password-stdin",
+        "--systemd",
+    ]
+    main(argv)  # returns on success (exits on an error)
+    unit = (root / "etc/systemd/system/callscreen.service").read_text()
+    assert install.exec_start(unit) == [
+        str(program),
+        "--config",
+        str(tmp_path / "cs.toml"),
+        "serve",
+    ]
+    assert "callscreen:x:" in (root / "etc/passwd").read_text()
+    assert (root / "etc/systemd/system/callscreen-web.service").exists()
+
+
+def test_systemd_refuses_an_installation_the_sandbox_hides() -> None:
+    for path in (
+        "/home/alice/.local/bin/callscreen",
+        "/root/.local/bin/callscreen",
+        "/tmp/venv/bin/callscreen",
+    ):
+        with pytest.raises(ValueError, match="sandbox hides"):
+            install.check_executable(Path(path))
+    install.check_executable(Path("/opt/callscreen/bin/callscreen"))
