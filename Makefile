@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e fuzz bench asterisk-root clean
+.PHONY: serve test lint unit e2e fuzz bench asterisk-root systemd-tools wheel clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,19 +16,29 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(VENV)/bin/callscreen serve
 
+# The wheel to install on a PBX (README: Install on a PBX): dist/callscreen-VERSION-py3-none-any.whl
+wheel: $(STAMP)
+	$(PY) -m pip wheel -q --no-deps -w dist .
+
 asterisk-root:
 	bash scripts/asterisk-root.sh
+
+# tests/install checks the shipped units with systemd-analyze and systemd-sysusers (Debian's
+# systemd package; a container image may lack it).
+systemd-tools:
+	@command -v systemd-analyze >/dev/null && command -v systemd-sysusers >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check callscreen tests bench
 	$(VENV)/bin/ruff format --check callscreen tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) asterisk-root lint
+test: $(STAMP) asterisk-root systemd-tools lint
 	$(VENV)/bin/pytest -q
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web
+	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web tests/install
 
 e2e: $(STAMP) asterisk-root
 	$(VENV)/bin/pytest -q tests/e2e
