@@ -152,16 +152,20 @@ def executable() -> Path:
     return script if script.exists() else Path(sys.argv[0]).resolve()
 
 
-def check_executable(path: Path) -> None:
-    """Refuse an installation the sandboxed service could not start (raises ValueError)."""
-    text = str(path.resolve()) + "/"
-    for hidden in HIDDEN_FROM_SERVICES:
-        if text.startswith(hidden):
-            raise ValueError(
-                f"callscreen is installed under {hidden} ({path}), which the service's "
-                "sandbox hides (ProtectHome=, PrivateTmp=): install it in /opt/callscreen "
-                "(python3 -m venv /opt/callscreen && /opt/callscreen/bin/pip install ...)"
-            )
+def check_executable(path: Path, interpreter: Path | None = None) -> None:
+    """Refuse an installation the sandboxed service could not start (raises ValueError):
+    the script, or the Python it runs (a venv links to it: pyenv keeps it in /root), under a
+    directory that ProtectHome= or PrivateTmp= hides."""
+    interpreter = Path(sys.executable) if interpreter is None else interpreter
+    for what, where in (("callscreen", path), ("its Python", interpreter)):
+        text = str(where.resolve()) + "/"
+        for hidden in HIDDEN_FROM_SERVICES:
+            if text.startswith(hidden):
+                raise ValueError(
+                    f"{what} is under {hidden} ({where.resolve()}), which the service's "
+                    "sandbox hides (ProtectHome=, PrivateTmp=): install it in /opt/callscreen "
+                    "with the system Python (/usr/bin/python3 -m venv /opt/callscreen)"
+                )
 
 
 def render_unit(name: str, program: Path, config_path: Path) -> str:

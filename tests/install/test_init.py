@@ -183,5 +183,10 @@ def test_systemd_refuses_an_installation_the_sandbox_hides() -> None:
         "/tmp/venv/bin/callscreen",
     ):
         with pytest.raises(ValueError, match="sandbox hides"):
-            install.check_executable(Path(path))
-    install.check_executable(Path("/opt/callscreen/bin/callscreen"))
+            install.check_executable(Path(path), Path("/usr/bin/python3"))
+    install.check_executable(Path("/opt/callscreen/bin/callscreen"), Path("/usr/bin/python3"))
+    # A venv in /opt whose Python is pyenv's, in /root: the service could not run it either.
+    with pytest.raises(ValueError, match="its Python is under /root/"):
+        install.check_executable(
+            Path("/opt/callscreen/bin/callscreen"), Path("/root/.pyenv/versions/3.11/bin/python3")
+        )
