@@ -111,7 +111,9 @@ def load(path: str | Path) -> dict[str, Any]:
 def default_map(config: dict[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for the root command: global options, ``serve``, ``doctor``,
     ``web``."""
-    out: dict[str, Any] = {k: v for k, v in config.items() if k not in ("serve", "web")}
+    # Not ``db``: click looks a subcommand's defaults up by its name in the same map, and
+    # ``callscreen db`` (backup, restore) is a subcommand. The root reads it (CONFIG_DB).
+    out: dict[str, Any] = {k: v for k, v in config.items() if k not in ("serve", "web", "db")}
     out["web"] = dict(config.get("web", {}))
     serve = dict(config.get("serve", {}))
     out["serve"] = serve

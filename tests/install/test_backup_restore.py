@@ -94,3 +94,17 @@ def test_bad_backups_are_refused_and_nothing_changes(tmp_path: Path) -> None:
     assert dump(db) == before
     out = cs(tmp_path / "none.db", "db", "backup", str(tmp_path / "x.db"))
     assert out.returncode == 1 and not (tmp_path / "x.db").exists()
+
+
+def test_db_commands_with_a_config_file_that_names_the_database(tmp_path: Path) -> None:
+    """The config's ``db`` key and the ``db`` command share a name in click's default_map."""
+    db, cfg = tmp_path / "cs.db", tmp_path / "cs.toml"
+    cfg.write_text(f'db = "{db}"\n')
+    base = [*CLI, "--config", str(cfg)]
+    run = subprocess.run
+    assert run([*base, "block", "add", "--ext", "101", "3035551212"], check=False).returncode == 0
+    out = run([*base, "db", "backup", str(tmp_path / "b.db")], capture_output=True, text=True)
+    assert out.returncode == 0 and str(db) in out.stdout, out.stderr
+    out = run([*base, "serve", "--check-config", "--json"], capture_output=True, text=True)
+    setting = json.loads(out.stdout)["settings"]["db"]
+    assert setting == {"value": str(db), "source": "config file"}
