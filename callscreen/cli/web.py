@@ -1,4 +1,4 @@
-"""``web``: the HTTP API (and later the portal), its own process; flags > env > [web] > default."""
+"""``web``: the portal and the HTTP API, its own process; flags > env > [web] > default."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def web(
     log_level: str,
     log_format: str,
 ) -> None:
-    """Run the HTTP API (JSON, bearer tokens or session cookies) until SIGTERM/SIGINT."""
+    """Run the portal (web pages at /) and the HTTP API (/api/v1/) until SIGTERM/SIGINT."""
     # Imported here: the other commands (and `serve`) never load Starlette and uvicorn.
     from ..web.app import WebConfig
     from ..web.server import TLS_ADVICE, is_loopback, run

@@ -12,7 +12,6 @@ The route table at the bottom (:data:`TABLE`) builds the routes and the OpenAPI 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -24,15 +23,23 @@ from starlette.responses import Response
 from ..db.store import Store
 from ..ops import auth as ops_auth
 from ..ops import lists, settings
-from ..ops.actor import Actor, Source
+from ..ops.actor import Actor
 from ..ops.errors import InvalidInput, NotFound, NotPermitted
 from ..policy import Kind, Scope
 from ..timeutil import parse_since
 from . import schema as s
-from .auth import Credentials, CsrfFailed, Unauthorized, authenticate, client_ip, cookie_name
+from .auth import (
+    Credentials,
+    CsrfFailed,
+    Locked,
+    Unauthorized,
+    authenticate,
+    clear_session_cookie,
+    set_session_cookie,
+    sign_in,
+)
 from .openapi import Access, Endpoint, document
 from .security import BodyTooLarge
-from .throttle import Throttle
 
 log = logging.getLogger("callscreen.web")
 
@@ -271,38 +278,14 @@ def _list_handlers(scope: Scope, kind: Kind) -> tuple[Any, Any, Any]:
 
 async def session_create(c: Call) -> Any:
     """Sign in: throttled per username and address before the password is even looked at."""
-    state = c.request.app.state
-    throttle: Throttle = state.throttle
-    username, password = c.body["username"], c.body["password"]
-    ip = client_ip(c.request)
-    verdict = throttle.begin(username, ip)
-    if verdict.locked_for:
-        return error(
-            429,
-            "too many failed sign-ins; try again later",
-            {"Retry-After": str(int(verdict.locked_for) + 1)},
-        )
-    if verdict.delay:
-        await asyncio.sleep(verdict.delay)
-    ttl = state.config.session_ttl
     try:
-        login = await ops_auth.login(
-            c.store, username, password, ip=ip, source=Source.PORTAL, ttl=ttl
-        )
+        login = await sign_in(c.request, c.body["username"], c.body["password"])
+    except Locked as exc:
+        return error(429, str(exc), {"Retry-After": str(exc.retry_after)})
     except NotPermitted as exc:  # wrong, unknown or disabled: one answer for all three
         return error(401, _line(exc), {"WWW-Authenticate": "Bearer"})
-    throttle.succeeded(username, ip)
-    https = state.config.behind_https
     response = JSON({"csrf": login.csrf, "user": _me(login.actor), "expires": login.expires_at})
-    response.set_cookie(
-        cookie_name(https),
-        login.cookie,
-        max_age=int(ttl),
-        path="/",
-        secure=https,
-        httponly=True,
-        samesite="strict",
-    )
+    set_session_cookie(response, c.request, login.cookie)
     return response
 
 
@@ -310,11 +293,8 @@ async def session_delete(c: Call) -> Any:
     if c.creds is None or c.creds.cookie is None:
         raise InvalidInput("signed in with a token: no session to end (revoke the token instead)")
     await ops_auth.logout(c.store, c.creds.cookie)
-    https = c.request.app.state.config.behind_https
     response = Response(status_code=204)
-    response.delete_cookie(
-        cookie_name(https), path="/", secure=https, httponly=True, samesite="strict"
-    )
+    clear_session_cookie(response, c.request)
     return response
 
 

@@ -22,8 +22,10 @@ from starlette.responses import Response
 from ..db.store import Store
 from ..numbers import DEFAULT_REGION
 from ..ops.auth import SESSION_TTL
+from . import pages
 from .api import JSON, TABLE, dispatch, error
 from .openapi import routes
+from .pages.common import error_page
 from .security import DEFAULT_MAX_BODY, BodyTooLarge, SecurityMiddleware, security_headers
 from .throttle import Throttle, ThrottleConfig
 
@@ -53,9 +55,22 @@ def is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404 (no such route) and 405 (wrong method), as JSON."""
+    """Starlette's own 404 (no such route) and 405 (wrong method): JSON under /api/, else a
+    page."""
     assert isinstance(exc, HTTPException)
+    if not _is_api(request):
+        title = {404: "Not found", 405: "Not allowed"}.get(exc.status_code, "Error")
+        words = {404: "there is no such page", 405: "this page does not take that request"}
+        response = error_page(
+            request, exc.status_code, title, words.get(exc.status_code, str(exc.detail))
+        )
+        response.headers.update(dict(exc.headers or {}))
+        return response
     message = {404: "no such route", 405: "method not allowed"}.get(exc.status_code, exc.detail)
     return error(exc.status_code, message, dict(exc.headers or {}))
 
@@ -72,7 +87,12 @@ async def _too_large(request: Request, exc: Exception) -> Response:
 async def _internal(request: Request, exc: Exception) -> Response:
     """Last resort (outside the security middleware, so it sets the headers itself)."""
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    response = error(500, "internal error")
+    if _is_api(request):
+        response: Response = error(500, "internal error")
+    else:
+        response = error_page(
+            request, 500, "Something went wrong", "nothing was changed; try again in a moment"
+        )
     https = request.app.state.config.behind_https
     for name, value in security_headers(request.url.path, https=https):
         response.headers[name.decode()] = value.decode()
@@ -90,7 +110,7 @@ def create_app(config: WebConfig) -> Starlette:
             await app.state.store.close()
 
     app = Starlette(
-        routes=routes(TABLE, dispatch),
+        routes=[*pages.routes(), *routes(TABLE, dispatch)],
         middleware=[
             Middleware(SecurityMiddleware, max_body=config.max_body, https=config.behind_https)
         ],

@@ -13,10 +13,12 @@ are further walls, not the only one.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ..db.store import Store
 from ..ops import auth as ops_auth
@@ -41,6 +43,14 @@ class Unauthorized(Exception):
 
 class CsrfFailed(Exception):
     """A cookie-authenticated change without the session's CSRF token (403)."""
+
+
+class Locked(Exception):
+    """Too many failed sign-ins for this username or address (429, ``Retry-After``)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many failed sign-ins; try again later")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +102,41 @@ async def authenticate(request: Request, store: Store, *, https: bool) -> Creden
         if not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise CsrfFailed("missing or wrong X-CSRF-Token")
     return Credentials(actor, cookie, csrf)
+
+
+async def sign_in(request: Request, username: str, password: str) -> ops_auth.Login:
+    """A password login for the API and the sign-in page alike: throttled per username and
+    address before the password is even looked at. Raises :class:`Locked`, or NotPermitted
+    with the one answer for a wrong, unknown or disabled user."""
+    state = request.app.state
+    ip = client_ip(request)
+    verdict = state.throttle.begin(username, ip)
+    if verdict.locked_for:
+        raise Locked(int(verdict.locked_for) + 1)
+    if verdict.delay:
+        await asyncio.sleep(verdict.delay)
+    login = await ops_auth.login(
+        state.store, username, password, ip=ip, source=Source.PORTAL, ttl=state.config.session_ttl
+    )
+    state.throttle.succeeded(username, ip)
+    return login
+
+
+def set_session_cookie(response: Response, request: Request, cookie: str) -> None:
+    https = bool(request.app.state.config.behind_https)
+    response.set_cookie(
+        cookie_name(https),
+        cookie,
+        max_age=int(request.app.state.config.session_ttl),
+        path="/",
+        secure=https,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_session_cookie(response: Response, request: Request) -> None:
+    https = bool(request.app.state.config.behind_https)
+    response.delete_cookie(
+        cookie_name(https), path="/", secure=https, httponly=True, samesite="strict"
+    )

@@ -21,11 +21,15 @@ DEFAULT_MAX_BODY = 1024 * 1024
 
 #: The API serves only JSON: nothing may be loaded, run or framed from its responses.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+#: The portal's pages load only the package's own stylesheet and script (no inline script or
+#: style, no CDN: a PBX LAN often has no internet) and post forms only to themselves.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 _COMMON: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", API_CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
@@ -39,9 +43,16 @@ class BodyTooLarge(Exception):
 
 def security_headers(path: str, *, https: bool) -> list[tuple[bytes, bytes]]:
     """The headers for a response to ``path`` (also used by the last-resort 500 handler)."""
-    headers = list(_COMMON)
-    if path.startswith("/api/"):
-        headers.append(_NO_STORE)
+    api = path.startswith("/api/")
+    headers = [
+        (b"content-security-policy", (API_CSP if api else PAGE_CSP).encode()),
+        # Pages: same-origin, so a browser still tells us where a form came from (with
+        # no-referrer, Chromium sends "Origin: null" on every form post); nothing to others.
+        (b"referrer-policy", b"no-referrer" if api else b"same-origin"),
+        *_COMMON,
+    ]
+    if not path.startswith("/static/"):
+        headers.append(_NO_STORE)  # pages and answers hold a user's lists: never cached
     if https:
         headers.append(_HSTS)
     return headers
