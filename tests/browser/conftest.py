@@ -9,5 +9,6 @@ from .harness import (  # noqa: F401 - pytest finds fixtures by name
     page,
     portal,
     portal_template,
+    portals,
     shot,
 )

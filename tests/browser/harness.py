@@ -24,12 +24,13 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,9 +268,32 @@ class Portal:
         return json.loads(res.stdout)
 
     def listed(self, kind: str = "block", ext: str | None = "101") -> list[str]:
-        """The numbers (normalized) on a list, as the CLI reads them from the database."""
-        where = ["--ext", ext] if ext is not None else ["--account"]
-        return [e["pattern"] for e in self.cli_json(kind, "list", *where)]
+        """The numbers (normalized, in order) on a list, read from the database."""
+        scope, key = ("ext", ext) if ext is not None else ("account", "")
+        rows = self.query(
+            "SELECT value || CASE prefix WHEN 1 THEN '*' ELSE '' END FROM entries "
+            "WHERE scope = ? AND ext = ? AND kind = ? ORDER BY value",
+            scope,
+            key,
+            kind,
+        )
+        return [r[0] for r in rows]
+
+    def settings(self, ext: str | None = "101") -> dict[str, Any]:
+        """An extension's (or with None the account's) settings row: enabled, anonymous
+        ("allow"/"block"), treatment (an extension's is None while it follows the account)."""
+        if ext is None:
+            rows = self.query("SELECT enabled, block_anonymous, treatment FROM accounts")
+        else:
+            rows = self.query(
+                "SELECT enabled, block_anonymous, treatment FROM extensions WHERE ext = ?", ext
+            )
+        [(enabled, anonymous, treatment)] = rows
+        return {
+            "enabled": bool(enabled),
+            "anonymous": "block" if anonymous else "allow",
+            "treatment": treatment,
+        }
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """A read-only query on the database the web process writes."""
@@ -285,12 +309,51 @@ def start_portal(db: Path) -> Portal:
     return Portal(f"http://127.0.0.1:{web.port}", db, dict(PASSWORDS), web)
 
 
+class Portals:
+    """Fresh portals, one started ahead: while a test runs, the next test's web process (on
+    its own copy of the template) is already starting. Stopped ones are told to stop
+    (SIGTERM) and must all have exited 0 at the end, not waited for one by one."""
+
+    def __init__(self, template: Path, tmp: pytest.TempPathFactory) -> None:
+        self.template = template
+        self.tmp = tmp
+        self.pool = ThreadPoolExecutor(1)
+        self.spare: Future[Portal] = self.pool.submit(self._start)
+        self.stopped: list[WebProcess] = []
+
+    def _start(self) -> Portal:
+        db = self.tmp.mktemp("portal") / "callscreen.db"
+        shutil.copy(self.template, db)
+        return start_portal(db)
+
+    def take(self) -> Portal:
+        p = self.spare.result()
+        self.spare = self.pool.submit(self._start)
+        return p
+
+    def stop(self, p: Portal) -> None:
+        p.web.proc.send_signal(signal.SIGTERM)
+        self.stopped.append(p.web)
+
+    def close(self) -> None:
+        self.stop(self.spare.result())
+        self.pool.shutdown()
+        failed = [w for w in self.stopped if w.proc.wait(timeout=15) != 0]
+        assert not failed, "\n".join("".join(w.lines) for w in failed)
+
+
+@pytest.fixture(scope="package")
+def portals(portal_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portals]:
+    made = Portals(portal_template, tmp_path_factory)
+    yield made
+    made.close()
+
+
 @pytest.fixture
-def portal(portal_template: Path, tmp_path: Path) -> Iterator[Portal]:
-    db = tmp_path / "callscreen.db"
-    shutil.copy(portal_template, db)
-    p = start_portal(db)
+def portal(portals: Portals) -> Iterator[Portal]:
+    """``callscreen web`` on a fresh copy of the template database, for this test alone."""
+    p = portals.take()
     try:
         yield p
     finally:
-        assert p.web.stop() == 0, "".join(p.web.lines)
+        portals.stop(p)
