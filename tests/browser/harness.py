@@ -49,10 +49,18 @@ from ..web.web_process import WebProcess
 try:  # the tests skip (or fail in CI) without it, they do not break collection
     from playwright.async_api import Browser as AsyncBrowser
     from playwright.async_api import async_playwright
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        Page,
+        ViewportSize,
+        expect,
+        sync_playwright,
+    )
     from playwright.sync_api import Error as PlaywrightError
 except ImportError:  # pragma: no cover - only where the dev extras are not installed
     sync_playwright = None  # type: ignore[assignment]
+    ViewportSize = dict  # type: ignore[assignment,misc]
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = "install it with `make browser` (as root; needs Debian's mirror)"
@@ -65,8 +73,8 @@ CHROMIUM_ARGS = [
     *(["--no-sandbox"] if os.geteuid() == 0 else []),
 ]
 TIMEOUT_MS = 5_000
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP = ViewportSize(width=1280, height=900)
+PHONE = ViewportSize(width=390, height=844)
 
 PASSWORDS = {
     "admin": "admin-password",

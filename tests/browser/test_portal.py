@@ -14,7 +14,15 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Locator, Page, Response, expect
+from playwright.sync_api import (
+    BrowserContext,
+    Dialog,
+    FilePayload,
+    Locator,
+    Page,
+    Response,
+    expect,
+)
 
 from .harness import BOB_LIST, GOOD_CALLER, HOSTILE, Portal, run_cli, sign_in
 
@@ -386,7 +394,12 @@ def test_block_a_caller_from_recent_calls(page: Page, portal: Portal) -> None:
 
 def test_a_hostile_caller_shows_as_text(page: Page, portal: Portal) -> None:
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:  # an alert() that ran: the markup was executed
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     as_user(page, portal, "alice")
     calls = region(page, "Recent calls")
     expect(calls).to_contain_text(HOSTILE)
@@ -537,7 +550,7 @@ def test_admin_import_is_all_or_nothing(page: Page, portal: Portal) -> None:
     bad = b"number,note\n3035550111,ok\n12ab,bad\n3035550112,ok too\nzz,bad too\n"
     blocked = import_export(region(page, "Blocked Numbers"))
     blocked.get_by_label("CSV file").set_input_files(
-        files=[{"name": "numbers.csv", "mimeType": "text/csv", "buffer": bad}]
+        files=[FilePayload(name="numbers.csv", mimeType="text/csv", buffer=bad)]
     )
     resp = post_of(page, blocked.get_by_role("button", name="Import").click)
     assert resp.status == 400
@@ -551,7 +564,7 @@ def test_admin_import_is_all_or_nothing(page: Page, portal: Portal) -> None:
     good = b"number,note\n3035550111,ok\n3035550112,ok too\n"
     blocked = import_export(region(page, "Blocked Numbers"))
     blocked.get_by_label("CSV file").set_input_files(
-        files=[{"name": "numbers.csv", "mimeType": "text/csv", "buffer": good}]
+        files=[FilePayload(name="numbers.csv", mimeType="text/csv", buffer=good)]
     )
     resp = post_of(page, blocked.get_by_role("button", name="Import").click)
     assert resp.status == 303
