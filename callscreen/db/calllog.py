@@ -108,13 +108,21 @@ class CallLogMixin(StoreBase):
         return [LoggedCall(*r) for r in rows]
 
     # -- the audit log -----------------------------------------------------------------------
-    async def audit_log(self, *, since: float | None = None, limit: int = 100) -> list[AuditRow]:
-        """The newest changes first (``since``: epoch seconds, on the audit_time index)."""
+    async def audit_log(
+        self, *, since: float | None = None, limit: int = 100, before: int | None = None
+    ) -> list[AuditRow]:
+        """The newest changes first (``since``: epoch seconds, on the audit_time index).
+
+        ``before`` (a row id, e.g. the last of the previous page) pages by keyset: the rows
+        older than that one, so a page deep into a long log costs what the first does."""
         sql = f"SELECT {_audit.COLUMNS} FROM audit_log WHERE account_id = ?"
         params: list[Any] = [ACCOUNT_ID]
         if since is not None:
             sql += " AND time >= ?"
             params.append(since)
+        if before is not None:
+            sql += " AND (time, id) < ((SELECT time FROM audit_log WHERE id = ?), ?)"
+            params += [int(before), int(before)]
         sql += " ORDER BY time DESC, id DESC LIMIT ?"
         params.append(int(limit))
         return [_audit.row(r) for r in await self._fetchall(sql, params)]

@@ -124,6 +124,20 @@ async def ext_list(store: Store, actor: Actor) -> list[dict[str, Any]]:
     return [ext_json((await store.settings(e))[1], treatment) for e in sorted(actor.extensions)]
 
 
+async def ext_overview(store: Store, actor: Actor) -> list[dict[str, Any]]:
+    """Every configured extension with its list sizes (as ``ext show``), for the portal's
+    Extensions page: an admin's. The sizes are lookups in list_sizes, not counts."""
+    permit_admin(actor)
+    treatment = (await store.account()).treatment
+    out = []
+    for e in await store.extensions():
+        data = ext_json(e, treatment)
+        data["blocked_numbers"] = await store.count_entries(Scope.EXTENSION, e.ext, Kind.BLOCK)
+        data["allowed_numbers"] = await store.count_entries(Scope.EXTENSION, e.ext, Kind.ALLOW)
+        out.append(data)
+    return out
+
+
 async def account_show(store: Store, actor: Actor) -> dict[str, Any]:
     permit_admin(actor)
     return account_json(await store.account())
@@ -226,11 +240,19 @@ async def recent_calls(
 
 
 async def audit_list(
-    store: Store, actor: Actor, *, since: float | None = None, limit: int = 100
+    store: Store,
+    actor: Actor,
+    *,
+    since: float | None = None,
+    limit: int = 100,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Who changed what, from where: newest first (an admin's)."""
+    """Who changed what, from where: newest first (an admin's); ``before`` a row id: the
+    rows older than it (the next page)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInput("limit: expected a number of at least 1")
+    if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+        raise InvalidInput("before: expected an audit row id")
     permit_admin(actor)
     return [
         {
@@ -244,5 +266,5 @@ async def audit_list(
             "before": r.before,
             "after": r.after,
         }
-        for r in await store.audit_log(since=since, limit=limit)
+        for r in await store.audit_log(since=since, limit=limit, before=before)
     ]

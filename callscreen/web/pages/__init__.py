@@ -9,12 +9,14 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from . import blocking, signin
+from . import admin, blocking, signin, transfer
 
 
 def routes() -> list[BaseRoute]:
     return [
         *signin.routes(),
         *blocking.routes(),
+        *admin.routes(),
+        *transfer.routes(),
         Mount("/static", StaticFiles(packages=[("callscreen.web", "static")]), name="static"),
     ]
