@@ -426,10 +426,11 @@ def test_the_page_works_without_javascript(
     expect(flash(page)).to_have_text("Call blocking is on")
     add(page, "Blocked Numbers", "303 555 0199", "no js")
     expect(flash(page)).to_have_text("Blocked +13035550199")
-    region(page, "When blocking calls").get_by_role("button", name="Busy", exact=True).click()
-    expect(flash(page)).to_have_text("Saved: blocked callers hear busy")
+    region(page, "When blocking calls").get_by_role("button", name="Voicemail").click()
+    expect(flash(page)).to_have_text("Saved: blocked callers hear voicemail")
     assert portal.listed("block", "101") == ["+13035550199"]
     assert portal.settings("101")["enabled"] is True
+    assert portal.settings("101")["treatment"] == "voicemail"
 
 
 # -- admin pages ---------------------------------------------------------------------------------
@@ -587,7 +588,9 @@ def test_screenshot_user_page(
 ) -> None:
     as_user(page, portal, "alice")
     page.get_by_role("button", name="Turn On Call Blocking").click()
-    region(page, "When blocking calls").get_by_role("button", name="Busy", exact=True).click()
+    treatment = region(page, "When blocking calls")
+    treatment.get_by_role("button", name="Voicemail", exact=True).click()
+    treatment.get_by_role("button", name="Busy", exact=True).click()  # its own, not inherited
     for number, note in [
         ("(303) 555-0101", "extended warranty"),
         ("+1 720 555 0188", "survey robot"),
