@@ -60,7 +60,7 @@ class Target:
         return "Call blocking" if self.ext is not None else "Account-wide blocking"
 
 
-def _target(p: Page) -> Target:
+def target_of(p: Page) -> Target:
     ext = p.request.path_params.get("ext")
     return Target(Scope.EXTENSION, ext) if ext is not None else Target(Scope.ACCOUNT, None)
 
@@ -101,7 +101,7 @@ def _call_row(call: dict[str, Any], blocklisted: bool) -> dict[str, Any]:
     return {**call, "action": action}
 
 
-async def _context(p: Page, t: Target) -> dict[str, Any]:
+async def page_context(p: Page, t: Target) -> dict[str, Any]:
     if t.ext is not None:
         state = await settings.ext_show(p.store, p.actor, t.ext)
     else:
@@ -142,8 +142,8 @@ async def _listed(p: Page, t: Target, numbers: set[str]) -> set[str]:
 
 @page
 async def show(p: Page) -> Response:
-    t = _target(p)
-    return p.render("blocking.html", **await _context(p, t))
+    t = target_of(p)
+    return p.render("blocking.html", **await page_context(p, t))
 
 
 def _on_off(value: str) -> bool:
@@ -155,7 +155,7 @@ def _on_off(value: str) -> bool:
 @page
 async def change_settings(p: Page) -> Response:
     """One setting per form: the on/off button, Allow/Block, or a treatment button."""
-    t = _target(p)
+    t = target_of(p)
     enabled = _on_off(p.field("enabled")) if "enabled" in p.form else None
     anonymous = p.field("anonymous") if "anonymous" in p.form else None
     treatment = p.field("treatment") if "treatment" in p.form else None
@@ -181,7 +181,7 @@ async def change_settings(p: Page) -> Response:
 def _add(kind: Kind) -> Any:
     @page
     async def add(p: Page) -> Response:
-        t = _target(p)
+        t = target_of(p)
         number, note = p.field("number"), p.field("note")
         try:
             result = await lists.list_add(
@@ -196,7 +196,7 @@ def _add(kind: Kind) -> Any:
                 region=p.region,
             )
         except InvalidInput as exc:
-            ctx = await _context(p, t)
+            ctx = await page_context(p, t)
             ctx["errors"] = {kind.value: str(exc).strip().splitlines()[0]}
             ctx["typed"] = {kind.value: {"number": number, "note": note}}
             return p.render("blocking.html", 400, **ctx)
@@ -214,7 +214,7 @@ def _add(kind: Kind) -> Any:
 def _remove(kind: Kind) -> Any:
     @page
     async def remove(p: Page) -> Response:
-        t = _target(p)
+        t = target_of(p)
         result = await lists.list_remove(
             p.store,
             p.actor,

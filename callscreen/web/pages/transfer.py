@@ -22,7 +22,7 @@ from ... import transfer
 from ...db.store import ImportResult, ListedEntry
 from ...ops import transfer as ops
 from ...policy import Kind
-from .blocking import Target, _context, _target
+from .blocking import Target, page_context, target_of
 from .common import Page, page
 
 #: Bytes of CSV gathered before a chunk is sent.
@@ -54,7 +54,7 @@ async def csv_chunks(entries: AsyncGenerator[ListedEntry, None]) -> AsyncIterato
 def _download(kind: Kind) -> Any:
     @page
     async def download(p: Page) -> Response:
-        t = _target(p)
+        t = target_of(p)
         entries = await ops.export_entries(p.store, p.actor, scope=t.scope, ext=t.ext, kind=kind)
         return StreamingResponse(
             csv_chunks(entries),
@@ -78,7 +78,7 @@ def imported(total: int, r: ImportResult) -> str:
 def _import(kind: Kind) -> Any:
     @page
     async def import_(p: Page) -> Response:
-        t = _target(p)
+        t = target_of(p)
         upload = p.file("file")
         data = await upload.read() if upload is not None else b""
         name = (upload.filename or "") if upload is not None else ""
@@ -94,7 +94,7 @@ def _import(kind: Kind) -> Any:
                 region=p.region,
             )
         except ops.BadFile as exc:
-            ctx = await _context(p, t)
+            ctx = await page_context(p, t)
             ctx["errors"] = {f"{kind.value}_import": {"summary": exc.summary, "rows": exc.rows}}
             return p.render("blocking.html", 400, **ctx)
         return p.done(t.base, imported(total, result))
