@@ -24,7 +24,7 @@ from playwright.sync_api import (
     expect,
 )
 
-from .harness import BOB_LIST, GOOD_CALLER, HOSTILE, Portal, run_cli, sign_in
+from .harness import BOB_LIST, GOOD_CALLER, HOSTILE, PHONE, Portal, run_cli, sign_in
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -493,6 +493,42 @@ def test_admin_rejects_a_bad_user_inline(page: Page, portal: Portal) -> None:
     form = page.locator("form").filter(has=page.get_by_role("button", name="Add user"))
     expect(form.get_by_label("Username", exact=True)).to_have_value("dave")
     assert portal.query("SELECT count(*) FROM users WHERE username = 'dave'") == [(0,)]
+
+
+def test_admin_sets_a_password_and_disables_a_user(
+    page: Page, portal: Portal, new_context: Callable[..., BrowserContext]
+) -> None:
+    as_user(page, portal, "admin")
+    page.goto(portal.url("/users"))
+    bob = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile("^bob")))
+    bob.get_by_label("New password").fill("bob-new-password")
+    bob.get_by_role("button", name="Set password").click()
+    expect(flash(page)).to_be_visible()
+
+    other = new_context().new_page()
+    sign_in(other, portal.base_url, "bob", "bob-new-password")
+    expect(other).to_have_url(portal.url("/ext/102"))
+
+    bob = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile("^bob")))
+    bob.get_by_role("button", name="Disable").click()
+    expect(flash(page)).to_be_visible()
+    bob = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile("^bob")))
+    expect(bob.get_by_role("button", name="Enable")).to_be_visible()
+    assert portal.query("SELECT disabled FROM users WHERE username = 'bob'") == [(1,)]
+    # Disabled: signed out everywhere, and the form refuses him.
+    other.goto(portal.url("/ext/102"))
+    expect(other).to_have_url(portal.url("/"))
+    sign_in(other, portal.base_url, "bob", "bob-new-password")
+    expect(other.get_by_role("alert")).to_contain_text("wrong username or password")
+
+
+def test_no_sideways_scrolling_on_a_phone(page: Page, portal: Portal) -> None:
+    page.set_viewport_size(PHONE)
+    as_user(page, portal, "admin")
+    for path in ("/ext/102", "/ext/101", "/account", "/users", "/extensions", "/audit"):
+        page.goto(portal.url(path))
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path}: {width} px wide on a {PHONE['width']} px phone"
 
 
 def test_admin_extensions_page_opens_any_extension(page: Page, portal: Portal) -> None:
