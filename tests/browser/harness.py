@@ -9,7 +9,9 @@ Shared by tests/browser (its conftest imports the fixtures) and tests/e2e/test_e
   ``new_context`` for more (another user, JavaScript off).
 - ``portal`` (per test): ``callscreen web`` as a child process on a fresh copy of a database
   built once: admin ``admin``; ``alice`` owns 101; ``bob`` owns 102 (120 blocked numbers, to
-  page and search); extension 101 has recent calls (one from a hostile caller).
+  page and search); extension 101 has recent calls (one from a hostile caller). The next
+  test's process starts while a test runs. ``portal.enter(page, user)`` opens it already
+  signed in (a session made with the template), for tests about what comes after the form.
 - ``sign_in(page, base, user, password)``; ``shot(page, name)``: NAME-desktop.png and
   NAME-phone.png into ``$CALLSCREEN_SCREENSHOTS`` (``make screenshots``: docs/screenshots).
 
@@ -38,6 +40,20 @@ from typing import Any
 
 import pytest
 
+# Playwright is a dev dependency like pytest itself (pip install -e '.[dev]'); what may be
+# missing on a developer machine is the browser, and then the tests skip (CI: fail).
+from playwright.async_api import Browser as AsyncBrowser
+from playwright.async_api import async_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
+
 from callscreen.db.calllog import CallRecord
 from callscreen.db.store import Store
 from callscreen.ops import auth as ops_auth
@@ -47,22 +63,6 @@ from callscreen.policy import Kind, Scope
 from callscreen.web.auth import cookie_name
 
 from ..web.web_process import WebProcess
-
-try:  # the tests skip (or fail in CI) without it, they do not break collection
-    from playwright.async_api import Browser as AsyncBrowser
-    from playwright.async_api import async_playwright
-    from playwright.sync_api import (
-        Browser,
-        BrowserContext,
-        Page,
-        ViewportSize,
-        expect,
-        sync_playwright,
-    )
-    from playwright.sync_api import Error as PlaywrightError
-except ImportError:  # pragma: no cover - only where the dev extras are not installed
-    sync_playwright = None  # type: ignore[assignment]
-    ViewportSize = dict  # type: ignore[assignment,misc]
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = "install it with `make browser` (as root; needs Debian's mirror)"
@@ -104,8 +104,6 @@ def unavailable(reason: str) -> None:
 def unavailable_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can (launching is tried by
     the fixture: a chromium that does not start is a reason too)."""
-    if sync_playwright is None:
-        return "Playwright (python) is not installed: pip install -e '.[dev]'"
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         return f"no chromium at {CHROMIUM}; {INSTALL_HINT}"
     return None
