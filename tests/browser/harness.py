@@ -178,15 +178,14 @@ def screenshot_dir(fallback: Path) -> Path:
 
 @pytest.fixture
 def shot(tmp_path: Path) -> Callable[[Page, str], list[Path]]:
-    """``shot(page, name)``: the current page at desktop (viewport) and phone (full page)
-    widths; the page is reloaded at each size (a GET: the same page, the flash gone)."""
+    """``shot(page, name)``: the whole current page at desktop and at phone width."""
 
     def take(page: Page, name: str) -> list[Path]:
         out = screenshot_dir(tmp_path / "screenshots")
         before = page.viewport_size
         page.set_viewport_size(DESKTOP)
         desktop = out / f"{name}-desktop.png"
-        page.screenshot(path=str(desktop))
+        page.screenshot(path=str(desktop), full_page=True)
         page.set_viewport_size(PHONE)
         phone = out / f"{name}-phone.png"
         page.screenshot(path=str(phone), full_page=True)
