@@ -1,11 +1,11 @@
 # Two entry points for a fresh machine (see README):
 #   make serve   set up a virtualenv and run the server on the embedded SQLite default
-#   make test    set up everything (virtualenv, the real-Asterisk root filesystem) and run all tests + lint
+#   make test    set up everything (virtualenv, the real-Asterisk root filesystem, chromium) and run all tests + lint
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e fuzz bench asterisk-root systemd-tools wheel clean
+.PHONY: serve test lint unit e2e browser screenshots fuzz bench asterisk-root systemd-tools wheel clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,19 +29,27 @@ systemd-tools:
 	@command -v systemd-analyze >/dev/null && command -v systemd-sysusers >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
 
+# Debian's chromium (and the DejaVu fonts) for the portal's browser tests; never `playwright install`.
+browser:
+	bash scripts/browser.sh
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check callscreen tests bench
 	$(VENV)/bin/ruff format --check callscreen tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) asterisk-root systemd-tools lint
+test: $(STAMP) asterisk-root browser systemd-tools lint
 	$(VENV)/bin/pytest -q
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web tests/install
 
-e2e: $(STAMP) asterisk-root
+e2e: $(STAMP) asterisk-root browser
 	$(VENV)/bin/pytest -q tests/e2e
+
+# The README's screenshots of the portal (user and admin pages, desktop and phone widths).
+screenshots: $(STAMP) browser
+	CALLSCREEN_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q tests/browser -k screenshot
 
 # The benchmark: ours vs a panoramisk peer vs a bare ceiling, scale, start-up, memory (~8 min).
 bench: $(STAMP)

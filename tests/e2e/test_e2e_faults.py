@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from .bed import Ami, Asterisk, Cli, Server
+from .bed import Ami, Asterisk, Cli, Server, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +75,39 @@ async def test_connection_beyond_the_cap_fails_open(
     again = await ami.call("223", '"B" <+13035550223>', variables=_url(srv))
     assert again.result == "BLOCKED" and not again.reached_dial, again.summary()
     assert asterisk.wait_no_channels() == 0
+
+
+#: What the shipped routine needs to screen a call, and the bed to place one: the dialplan
+#: (pbx_config), the AGI client (res_agi, which needs res_speech), Gosub/Return (app_stack),
+#: Dial and its bridge, CALLERID(). No app_verbose (Log, Verbose), no playback, no voicemail.
+MINIMAL_MODULES = (
+    "pbx_config.so",
+    "res_speech.so",
+    "res_agi.so",
+    "app_stack.so",
+    "app_dial.so",
+    "bridge_simple.so",
+    "func_callerid.so",
+)
+
+
+async def test_fail_open_needs_only_the_dialplan_core_and_app_stack(
+    e2e_ready: Path, e2e_logs: Path
+) -> None:
+    """The server down on an Asterisk that loads only what screening needs: the routine's
+    path from "no answer" to Return uses nothing else (a Log() there once hung calls up on a
+    PBX without app_verbose), so the call still reaches Dial."""
+    nobody = free_port()  # no server listens here
+    ast = Asterisk(e2e_ready, nobody, e2e_logs, modules=MINIMAL_MODULES)
+    ast.start()
+    ami = Ami(ast)
+    try:
+        loaded = ast.cli("module show like app_verbose", check=False).stdout
+        assert "0 modules loaded" in loaded, loaded
+        await ami.connect()
+        call = await ami.call("224", '"Down" <+13035550224>')
+        assert call.result == "UNSCREENED" and call.reached_dial, call.summary()
+        assert ast.wait_no_channels() == 0
+    finally:
+        await ami.close()
+        ast.stop()
