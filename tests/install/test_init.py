@@ -190,3 +190,49 @@ def test_systemd_refuses_an_installation_the_sandbox_hides() -> None:
         install.check_executable(
             Path("/opt/callscreen/bin/callscreen"), Path("/root/.pyenv/versions/3.11/bin/python3")
         )
+
+
+def test_interactive_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal init asks for the admin's name and the password (twice, not echoed)."""
+    import fcntl
+    import os
+    import pty
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+
+    def controlling_tty() -> None:  # getpass reads /dev/tty: make the pty ours
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*CLI, "--db", str(tmp_path / "cs.db"), "init", "--config", str(tmp_path / "cs.toml")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=controlling_tty,
+    )
+    os.close(slave)
+    seen = b""
+
+    def expect(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while text not in seen:
+            assert time.monotonic() < deadline, seen
+            seen += os.read(master, 4096)
+
+    expect(b"first admin username [admin]:")
+    os.write(master, b"boss\n")
+    expect(b"password for boss:")
+    os.write(master, b"a long password\n")
+    expect(b"Repeat for confirmation:")
+    os.write(master, b"a long password\n")
+    assert proc.wait(60) == 0
+    with contextlib.suppress(OSError):
+        while chunk := os.read(master, 4096):
+            seen += chunk
+    os.close(master)
+    assert b"a long password" not in seen  # never echoed
+    assert b"created  admin boss" in seen
