@@ -2,10 +2,10 @@
 the systemd units. The database and the first admin are made by the CLI through the store and
 :func:`callscreen.ops.users.user_add` (one place for those rules).
 
-Everything here is split in two: ``plan_*`` checks and decides without writing (so that bad
-input writes nothing), ``write_*`` writes, and writes only what differs (so that running
-``init`` twice changes nothing). No file that differs from ours is overwritten without a copy
-of it kept first.
+The CLI checks everything before it calls a writer here (bad input writes nothing); the
+writers write only what differs (:func:`write_file`), so running ``init`` twice changes
+nothing, and a file that differs from ours is copied aside before it is replaced: an admin's
+edits are never lost.
 """
 
 from __future__ import annotations

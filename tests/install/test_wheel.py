@@ -110,7 +110,7 @@ def test_install_init_serve_and_a_screened_call(wheel: Path, tmp_path: Path) -> 
         server.wait_for(rf"listening on 127\.0\.0\.1:{port}")
         t = call(port, "+13035551212")
         assert t.variables["CALLSCREEN_RESULT"] == "BLOCKED" and "Busy" in t.apps
-        web.wait_for(rf"{web_port}")
+        web.wait_for(rf"web listening on http://127\.0\.0\.1:{web_port}")
         base = f"http://127.0.0.1:{web_port}"
         with urllib.request.urlopen(f"{base}/", timeout=10) as page:
             assert page.status == 200 and "<form" in page.read().decode()
