@@ -49,6 +49,8 @@ def copy_connection(src: sqlite3.Connection, dest: Path) -> None:
             out.execute("PRAGMA journal_mode=DELETE")
         finally:
             out.close()
+        # The copy holds the password hashes: readable by its owner only, wherever it goes.
+        os.chmod(tmp, 0o600)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, dest)

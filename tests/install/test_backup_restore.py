@@ -34,6 +34,7 @@ def test_backup_then_restore_gives_the_same_database(tmp_path: Path) -> None:
     out = cs(db, "db", "backup", str(copy))
     assert out.returncode == 0 and "schema v" in out.stdout, out.stderr
     assert dump(copy) == dump(db)
+    assert copy.stat().st_mode & 0o777 == 0o600  # password hashes inside
     saved = dump(db)
 
     assert cs(db, "block", "add", "--ext", "101", "3035550000").returncode == 0
