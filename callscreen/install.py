@@ -25,18 +25,14 @@ from . import config
 
 #: Where ``init --systemd`` puts things: the service's state directory, the config file.
 SYSTEM_DB = Path("/var/lib/callscreen/callscreen.db")
-SYSTEM_CONFIG = Path("/etc/callscreen/callscreen.toml")
+SYSTEM_CONFIG = config.SYSTEM_CONFIG
+user_config_path = config.user_config_path
 #: Everything ``--systemd`` writes goes under this root (tests point it elsewhere).
 SYSTEM_ROOT = Path("/")
 UNITS = ("callscreen.service", "callscreen-web.service")
 SERVICE_USER = "callscreen"
 #: ProtectHome= and PrivateTmp= hide these from the services: an executable there cannot run.
 HIDDEN_FROM_SERVICES = ("/home/", "/root/", "/run/user/", "/tmp/", "/var/tmp/")
-
-
-def user_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "callscreen" / "callscreen.toml"
 
 
 def shipped(name: str) -> str:

@@ -175,9 +175,12 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar=config.ENV,
+    default=config.discover,
     is_eager=True,
     callback=_load_config,
-    help=f"TOML config file with defaults for the options below and for serve (env {config.ENV}).",
+    help=f"TOML config file with defaults for the options below, serve and web (env "
+    f"{config.ENV}; default: ~/.config/callscreen/callscreen.toml, else "
+    f"{config.SYSTEM_CONFIG}, if there).",
 )
 @click.option(
     "--db",

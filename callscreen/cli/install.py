@@ -144,7 +144,8 @@ def init(
     obj: Ctx = ctx.obj
     root = ctx.find_root()
     db = obj.db if _given(root, "db") or not systemd else install.SYSTEM_DB
-    path = config_out or obj.config_path
+    # A config file found by discovery is not "given": --systemd writes the system's.
+    path = config_out or (obj.config_path if _given(root, "config_path") else None)
     if path is None:
         path = install.SYSTEM_CONFIG if systemd else install.user_config_path()
     path = path.expanduser().absolute()
@@ -232,7 +233,12 @@ def init(
         echo("start it: systemctl enable --now callscreen callscreen-web")
     else:
         echo(f"start it: callscreen --config {path} serve   (and ... web for the portal)")
-    echo(f"manage it: callscreen --config {path} COMMAND (or export CALLSCREEN_CONFIG={path})")
+    if path == config.user_config_path() or (
+        path == config.SYSTEM_CONFIG and not config.user_config_path().is_file()
+    ):
+        echo("manage it: callscreen COMMAND (this config file is read by default)")
+    else:
+        echo(f"manage it: callscreen --config {path} COMMAND (or export CALLSCREEN_CONFIG={path})")
 
 
 async def _noop() -> None:
