@@ -1,12 +1,12 @@
 # Two entry points for a fresh machine (see README):
 #   make serve   set up a virtualenv and run the server on the embedded SQLite default
-#   make test    set up everything (virtualenv, the real-Asterisk root filesystem, podman and the
-#                container base images) and run all tests + lint
+#   make test    set up everything (virtualenv, the real-Asterisk root filesystem, chromium, podman
+#                and the container base images) and run all tests + lint
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e docker fuzz bench asterisk-root container-bases clean
+.PHONY: serve test lint unit e2e docker browser screenshots fuzz bench asterisk-root container-bases systemd-tools wheel clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,8 +17,22 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(VENV)/bin/callscreen serve
 
+# The wheel to install on a PBX (README: Install on a PBX): dist/callscreen-VERSION-py3-none-any.whl
+wheel: $(STAMP)
+	$(PY) -m pip wheel -q --no-deps -w dist .
+
 asterisk-root:
 	bash scripts/asterisk-root.sh
+
+# tests/install checks the shipped units with systemd-analyze and systemd-sysusers (Debian's
+# systemd package; a container image may lack it).
+systemd-tools:
+	@command -v systemd-analyze >/dev/null && command -v systemd-sysusers >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
+
+# Debian's chromium (and the DejaVu fonts) for the portal's browser tests; never `playwright install`.
+browser:
+	bash scripts/browser.sh
 
 # podman, runc, and the images docker/*/Dockerfile start FROM (debootstrap, cached; needs root).
 container-bases:
@@ -29,14 +43,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check callscreen tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) asterisk-root container-bases lint
+test: $(STAMP) asterisk-root browser systemd-tools container-bases lint
 	$(VENV)/bin/pytest -q
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web
+	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web tests/install
 
-e2e: $(STAMP) asterisk-root
+e2e: $(STAMP) asterisk-root browser
 	$(VENV)/bin/pytest -q tests/e2e
+
+# The README's screenshots of the portal (user and admin pages, desktop and phone widths).
+screenshots: $(STAMP) browser
+	CALLSCREEN_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q tests/browser -k screenshot
 
 # docker/: both images built and run with podman-compose, the README's lines, real calls.
 docker: $(STAMP) container-bases

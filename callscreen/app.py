@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .db.backup import ServerLock
 from .db.errors import StoreError
 from .db.lookup import Lookup
 from .db.recorder import DEFAULT_MAX_QUEUED, Recorder
@@ -79,10 +80,14 @@ class Server:
         self.metrics: MetricsServer | None = None
         self.addresses: list[tuple[str, int]] = []
         self.metrics_addresses: list[tuple[str, int]] = []
+        self.lock: ServerLock | None = None
         self._stop = asyncio.Event()
 
     async def start(self) -> None:
         c = self.config
+        # Held until stop(): `callscreen db restore` refuses while it is (see db/backup.py).
+        self.lock = ServerLock(c.db)
+        await asyncio.to_thread(self.lock.acquire)
         self.store = await Store.open(c.db)
         self.lookup = Lookup(c.db)
         self.recorder = Recorder(self.store, max_queued=c.call_log_queue)
@@ -163,6 +168,8 @@ class Server:
             await _step("closing the lookup", asyncio.to_thread(self.lookup.close))
         if self.store is not None:
             await _step("closing the database", self.store.close())
+        if self.lock is not None:
+            self.lock.release()
         return lost
 
 

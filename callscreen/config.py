@@ -31,6 +31,26 @@ from pathlib import Path
 from typing import Any
 
 ENV = "CALLSCREEN_CONFIG"
+#: Where ``init --systemd`` writes the service's config file.
+SYSTEM_CONFIG = Path("/etc/callscreen/callscreen.toml")
+
+
+def user_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/callscreen/callscreen.toml`` (``~/.config`` by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "callscreen" / "callscreen.toml"
+
+
+def discover() -> str | None:
+    """The config file when none is named: the user's, else the system's (``init`` writes one
+    of them), else none. Without this, an admin who set up the service with ``init --systemd``
+    and forgot ``CALLSCREEN_CONFIG`` would change a database in their home that no server
+    reads."""
+    for path in (user_config_path(), SYSTEM_CONFIG):
+        if path.is_file():
+            return str(path)
+    return None
+
 
 #: Keys at the top level: the global options.
 TOP_KEYS: dict[str, type | tuple[type, ...]] = {"db": str, "region": str}
@@ -111,7 +131,9 @@ def load(path: str | Path) -> dict[str, Any]:
 def default_map(config: dict[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for the root command: global options, ``serve``, ``doctor``,
     ``web``."""
-    out: dict[str, Any] = {k: v for k, v in config.items() if k not in ("serve", "web")}
+    # Not ``db``: click looks a subcommand's defaults up by its name in the same map, and
+    # ``callscreen db`` (backup, restore) is a subcommand. The root reads it (CONFIG_DB).
+    out: dict[str, Any] = {k: v for k, v in config.items() if k not in ("serve", "web", "db")}
     out["web"] = dict(config.get("web", {}))
     serve = dict(config.get("serve", {}))
     out["serve"] = serve

@@ -6,7 +6,9 @@ One module per area; importing them registers their commands on :data:`cli`.
 
 from . import (  # noqa: F401  (register)
     audit,
+    database,
     doctor,
+    install,
     lists,
     reports,
     serve,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from .. import __version__, config, inert
 from ..db.errors import InvalidInput, StoreError
@@ -32,6 +33,9 @@ from ..ops.errors import NotFound, NotPermitted
 from ..policy import Scope
 
 T = TypeVar("T")
+
+#: ctx.meta key: the config file's ``db`` (kept out of click's default_map, see config.py).
+CONFIG_DB = "callscreen.config_db"
 
 
 class Ctx:
@@ -158,6 +162,8 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     except config.ConfigFileError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param_hint="--config") from None
     ctx.default_map = {**(ctx.default_map or {}), **config.default_map(cfg)}
+    if "db" in cfg:
+        ctx.meta[CONFIG_DB] = cfg["db"]
     return value
 
 
@@ -169,9 +175,12 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar=config.ENV,
+    default=config.discover,
     is_eager=True,
     callback=_load_config,
-    help=f"TOML config file with defaults for the options below and for serve (env {config.ENV}).",
+    help=f"TOML config file with defaults for the options below, serve and web (env "
+    f"{config.ENV}; default: ~/.config/callscreen/callscreen.toml, else "
+    f"{config.SYSTEM_CONFIG}, if there).",
 )
 @click.option(
     "--db",
@@ -193,6 +202,8 @@ def cli(ctx: click.Context, config_path: Path | None, db: Path, region: str) -> 
     """Call screening for Asterisk: a FastAGI server and the admin commands for its block lists."""
     if not valid_region(region):
         bad(f"unknown region {region!r} (an ISO country code such as US, GB, DE)")
+    if ctx.get_parameter_source("db") is ParameterSource.DEFAULT and CONFIG_DB in ctx.meta:
+        db = Path(ctx.meta[CONFIG_DB])  # the file's db: below --db and CALLSCREEN_DB
     ctx.obj = Ctx(Path(db).expanduser(), region.upper(), config_path)
 
 

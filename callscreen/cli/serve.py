@@ -15,7 +15,7 @@ from click.core import ParameterSource
 from .. import app, logfmt
 from ..db.errors import StoreError
 from ..db.recorder import DEFAULT_MAX_QUEUED
-from .base import Ctx, bad, cli, emit_json, table
+from .base import CONFIG_DB, Ctx, bad, cli, emit_json, table
 
 _SOURCES = {
     ParameterSource.COMMANDLINE: "flag",
@@ -214,7 +214,10 @@ def _print_config(ctx: click.Context, as_json: bool) -> None:
     rows: list[tuple[str, Any, str]] = []
     for name in ("db", "region"):
         value = parent.params[name]
-        rows.append((name, str(value) if isinstance(value, Path) else value, _source(parent, name)))
+        source = _source(parent, name)
+        if name == "db" and source == "default" and CONFIG_DB in parent.meta:
+            value, source = ctx.obj.db, "config file"
+        rows.append((name, str(value) if isinstance(value, Path) else value, source))
     for name, value in ctx.params.items():
         if name in ("check_config", "as_json"):
             continue

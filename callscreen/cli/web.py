@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import logfmt
+from ..db.backup import ServerLock
+from ..db.errors import StoreError
 from .base import Ctx, cli
 
 DEFAULT_HOST = "127.0.0.1"
@@ -83,5 +85,15 @@ def web(
     logfmt.setup(log_level, log_format)
     if not is_loopback(host):
         click.echo(TLS_ADVICE.format(host=host), err=True)
-    if not run(config):
+    # Held while the web tier runs: `callscreen db restore` refuses meanwhile (db/backup.py).
+    lock = ServerLock(obj.db)
+    try:
+        lock.acquire()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        ok = run(config)
+    finally:
+        lock.release()
+    if not ok:
         raise click.ClickException(f"web did not start on {host}:{port} (see the log above)")

@@ -7,6 +7,7 @@ import sqlite3
 from importlib import resources
 from pathlib import Path
 
+from .backup import backup_before_migrate
 from .errors import StoreError
 
 #: Where the database lives unless --db / CALLSCREEN_DB say otherwise.
@@ -39,7 +40,11 @@ LATEST_VERSION = migrations()[-1][0]
 def connect(
     path: str | Path, *, busy_timeout_ms: int = 5000, create: bool = True
 ) -> sqlite3.Connection:
-    """Open (and if needed create and migrate) the database; raise StoreError on failure."""
+    """Open (and if needed create and migrate) the database; raise StoreError on failure.
+
+    A database at an older schema version is first copied to ``DB.vN.bak`` (the SQLite
+    backup API, see :mod:`callscreen.db.backup`); if that copy cannot be written, nothing is
+    migrated and the open fails. Version 0 is a new, empty file: nothing to keep."""
     path = Path(path)
     try:
         if create:
@@ -50,6 +55,14 @@ def connect(
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         for pragma in PRAGMAS:
             conn.execute(pragma)
+        current = schema_version(conn)
+        if 0 < current < LATEST_VERSION:
+            # An upgrade: keep the old database before the first migration touches it.
+            try:
+                backup_before_migrate(conn, path, current)
+            except StoreError:
+                conn.close()
+                raise
         migrate(conn)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from exc

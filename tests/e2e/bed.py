@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -144,13 +144,16 @@ class Asterisk:
         *,
         sample: Path | None = None,
         env: dict[str, str] | None = None,
+        modules: Sequence[str] | None = None,
     ) -> None:
         """sample: a directory of Asterisk config files used instead of the bed's dialplan
-        and modules (e.g. docker/asterisk/etc); env: extra environment for Asterisk."""
+        and modules (e.g. docker/asterisk/etc); env: extra environment for Asterisk;
+        modules: load exactly these modules (autoload off) instead of the bed's list."""
         self.root = root
         self.server_port = server_port
         self.sample = sample
         self.env = env
+        self.modules = modules
         self.ami_port = free_port()
         self.sip_port = free_port(socket.SOCK_DGRAM)  # pjsip.conf's UDP transport
         self.logdir = logdir
@@ -192,6 +195,9 @@ class Asterisk:
             left = re.findall(r"@[A-Z_]+@", text)
             assert not left, f"{template.name}: unknown placeholders {left}"
             (etc / template.name).write_text(text)
+        if self.modules is not None:
+            loads = "".join(f"load => {m}\n" for m in self.modules)
+            (etc / "modules.conf").write_text("[modules]\nautoload = no\n" + loads)
         # The routine users get, byte for byte.
         shutil.copyfile(SHIPPED_DIALPLAN, etc / "callscreen.conf")
         # Debian's packaged tone tables.

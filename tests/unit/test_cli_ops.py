@@ -301,3 +301,43 @@ def test_doctor_disk_and_health_checks(run: Run, tmp_path: Path) -> None:
     out = doctor_fails(run, "--health", f"127.0.0.1:{port}")
     assert f"FAIL  server health (127.0.0.1:{port})" in out
     assert "is serve running with --metrics-port?" in out
+
+
+def test_doctor_ami_wants_the_secret_from_the_environment(tmp_path: Path) -> None:
+    """The secret never on the command line: without the variable, one line and exit 2."""
+    env = {k: v for k, v in os.environ.items() if k != "CALLSCREEN_AMI_SECRET"}
+    r = subprocess.run(
+        [sys.executable, "-m", "callscreen", "--db", str(tmp_path / "x.db"), "doctor",
+         "--ami", "127.0.0.1:5038"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "callscreen: error: --ami: set the AMI secret in the environment variable "
+        "CALLSCREEN_AMI_SECRET"
+    ]
+
+
+def test_the_cli_finds_the_config_file_init_wrote(tmp_path: Path) -> None:
+    """No --config and no CALLSCREEN_CONFIG: the user's config file is read (init writes it
+    there), so a command changes the database the server uses, not one in the home."""
+    home = tmp_path / "xdg"
+    (home / "callscreen").mkdir(parents=True)
+    served = tmp_path / "served.db"
+    (home / "callscreen" / "callscreen.toml").write_text(f'db = "{served}"\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("CALLSCREEN_CONFIG", "CALLSCREEN_DB")}
+    env["XDG_CONFIG_HOME"] = str(home)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "callscreen", *args],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+
+    assert cli("block", "add", "--ext", "101", "+13035550100").returncode == 0
+    assert served.exists()
+    listed = json.loads(cli("block", "list", "--ext", "101", "--json").stdout)
+    assert [e["value"] for e in listed] == ["+13035550100"]
+    # --db still beats the file.
+    other = tmp_path / "other.db"
+    assert cli("--db", str(other), "block", "list", "--ext", "101", "--json").stdout.strip() == "[]"

@@ -373,7 +373,9 @@ def test_recent_calls_offer_block_and_unblock_and_show_hostile_names_as_text(web
     done = follow(c, post(c, "/ext/102/block", csrf, number="+13035550161"))
     assert flash(done.text) == "Blocked +13035550161"
     assert "+13035550161" in [e["value"] for e in entries(web, "102")]
-    assert 'aria-label="Unblock +13035550161"' not in done.text  # allowed call: now listed
+    # Now on the list: the same row offers Unblock.
+    assert 'aria-label="Unblock +13035550161"' in done.text
+    assert 'aria-label="Block +13035550161"' not in done.text
     follow(c, post(c, "/ext/102/block/remove", csrf, number=BOB_BLOCKED))
     assert BOB_BLOCKED not in [e["value"] for e in entries(web, "102")]
 

@@ -89,14 +89,14 @@ async def _list(p: Page, t: Target, kind: Kind) -> dict[str, Any]:
 
 
 def _call_row(call: dict[str, Any], blocklisted: bool) -> dict[str, Any]:
-    """A recent call and the one button next to it: Block a caller that got through,
-    Unblock one this extension's list stopped."""
+    """A recent call and the one button next to it: Unblock a caller on this extension's
+    blocked list now (whatever the call got then), Block one who got through and is not."""
     number = call.get("caller_e164")
     action = None
     if number:
-        if call["result"] == "BLOCKED" and call["reason"] == "ext-blocklist" and blocklisted:
+        if blocklisted:
             action = "unblock"
-        elif call["result"] == "ALLOWED" and call["reason"] != "allowlist" and not blocklisted:
+        elif call["result"] == "ALLOWED" and call["reason"] != "allowlist":
             action = "block"
     return {**call, "action": action}
 

@@ -1,0 +1,62 @@
+"""``db backup`` and ``db restore``: consistent copies of a live database (SQLite's backup
+API, :mod:`callscreen.db.backup`), and putting one back while no server runs on it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..db import backup as ops
+from ..db.errors import StoreError
+from ..db.schema import LATEST_VERSION
+from .base import Ctx, cli, echo
+
+
+def _same_owner(path: Path, like: Path) -> None:
+    """Run as root on the service's database: give new files the directory's owner, or the
+    service (its own user) could not write the database it is handed."""
+    if os.geteuid() != 0 or not path.exists():
+        return
+    st = like.stat()
+    os.chown(path, st.st_uid, st.st_gid)
+
+
+@cli.group(name="db")
+def db_group() -> None:
+    """Back up and restore the database."""
+
+
+@db_group.command(name="backup")
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def db_backup(obj: Ctx, dest: Path) -> None:
+    """Write a consistent copy of the database to DEST, also while the server runs."""
+    try:
+        version = ops.backup(obj.db, dest, LATEST_VERSION)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    echo(f"backed up {obj.db} to {dest} ({dest.stat().st_size} bytes, schema v{version})")
+
+
+@db_group.command(name="restore")
+@click.argument("src", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def db_restore(obj: Ctx, src: Path) -> None:
+    """Replace the database with the backup SRC; refused while serve or web runs on it."""
+    existed = obj.db.exists()
+    try:
+        version, saved = ops.restore(src, obj.db, LATEST_VERSION)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not existed:
+        _same_owner(obj.db, obj.db.parent)
+    echo(f"restored {src} (schema v{version}) into {obj.db}")
+    if saved is not None:
+        echo(f"the database it replaced is kept as {saved}")
+    if version < LATEST_VERSION:
+        echo(
+            f"it is migrated to v{LATEST_VERSION} when next opened (after a copy to "
+            f"{ops.upgrade_backup_path(obj.db, version)})"
+        )
