@@ -79,13 +79,14 @@ class Pruner:
         retention: float,
         *,
         interval: float = DEFAULT_INTERVAL,
-        first_delay: float = 1.0,
+        first_delay: float | None = None,
         batch: int = BATCH,
     ) -> None:
         self.store = store
         self.retention = retention
         self.interval = interval
-        self.first_delay = first_delay
+        #: The first run: a second after start (sooner when the interval is shorter).
+        self.first_delay = min(1.0, interval) if first_delay is None else first_delay
         self.batch = batch
         #: Rows deleted since start (the metric), runs finished, runs failed.
         self.pruned = 0
