@@ -1,40 +1,42 @@
 """Call-log retention under load: does pruning 1,000,000 old rows move FastAGI p99?
 
-    python -m bench.prune [--rows 1000000] [--window 2] [--baseline-windows 8]
+    python -m bench.prune [--rows 1000000] [--window 2] [--after-pairs 4]
                           [--concurrency 50] [--workdir DIR] [--json FILE]
 
 The benchmark's seeded database (10,000 entries) gets ``--rows`` call-log rows 100 to 130
-days old (written straight into SQLite, as a year of a busy PBX would leave them), plus a
-day of recent rows that must be kept. Then, in one run, on copies of that database:
+days old (written straight into SQLite, as months of a busy PBX would leave them), plus 1,000
+rows from the last day that must be kept. Two servers run on copies of it, both pinned to
+CPU 0 (the load generator on CPU 1, ``--concurrency`` calls, the usual mix):
 
-1. **without**: ``callscreen serve --log-retention 0`` (no pruning) under the benchmark's load
-   generator (server on CPU 0, generator on CPU 1, ``--concurrency`` calls, the usual mix), in
-   ``--baseline-windows`` back-to-back windows of ``--window`` seconds;
-2. **with**: ``callscreen serve --log-retention 90d``: the server starts its prune a second
-   after start; the same windows run until ``callscreen_call_log_pruned_rows_total`` (scraped
-   from /metrics once a second) reaches ``--rows``. Only windows during which the prune ran
-   from start to end count as "with".
-3. **after**: the same server, pruning done, the same number of windows as "without".
+* **without**: ``callscreen serve --log-retention 0`` (no pruning);
+* **with**: ``callscreen serve --log-retention 90d``, which starts its prune a second after
+  start.
 
-The figure is the median p99 of the "with" windows over the median p99 of the "without"
-windows (target: at most 1.10), with calls/s the same way; every window, the prune's wall
-time, rows left, and the server log's ERROR lines (a recorder starved by the prune would say
-``call log writes failing``) are printed too. A closed loop at 50 concurrent calls keeps the
-server's core busy: any CPU the prune takes shows in p99 (the worst case; a PBX is rarely
-at saturation).
+They take turns, window by window (``--window`` seconds of load each): while one is under
+load the other is frozen (SIGSTOP; SIGCONT for its turn), so the idle one takes no CPU and
+drift or other load on the machine hits both alike. A window of the pruning server counts as
+**with** when ``callscreen_call_log_pruned_rows_total`` (scraped from /metrics just before and
+after it) shows the prune running before it began and not done when it ended. After the
+prune, ``--after-pairs`` more pairs run (**after**: the same server, prune done).
+
+The figure: the median p99 of the "with" windows over the median p99 of the "without"
+windows (target at most 1.10), calls/s likewise. Also printed: every window, the prune's
+time under load, old rows left, the seeded recent rows kept, and the servers' ERROR lines
+(a call-log writer starved by the prune would log ``call log writes failing``). A closed loop
+at 50 concurrent calls keeps CPU 0 busy: every bit of CPU the prune takes shows in p99 (the
+worst case; a PBX rarely runs at saturation).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
+import signal
 import sqlite3
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -93,33 +95,6 @@ def scrape(port: int, name: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-@contextlib.contextmanager
-def watching(port: int, target: int) -> Iterator[dict[str, Any]]:
-    """Scrape the pruned-rows counter once a second: when pruning started and ended."""
-    state: dict[str, Any] = {"pruned": 0.0, "start": None, "end": None}
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(OSError):
-                n = scrape(port, "callscreen_call_log_pruned_rows_total")
-                now = time.monotonic()
-                if n > 0 and state["start"] is None:
-                    state["start"] = now
-                if n >= target and state["end"] is None:
-                    state["end"] = now
-                state["pruned"] = n
-            stop.wait(1.0)
-
-    t = threading.Thread(target=poll, daemon=True)
-    t.start()
-    try:
-        yield state
-    finally:
-        stop.set()
-        t.join()
-
-
 def window(srv: bench_run.Server, manifest: Path, a: argparse.Namespace) -> dict[str, Any]:
     r = bench_run.loadgen(
         srv,
@@ -150,12 +125,16 @@ def show(label: str, w: dict[str, Any], extra: str = "") -> None:
     )
 
 
+def pruned(port: int) -> float:
+    return scrape(port, "callscreen_call_log_pruned_rows_total")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--window", type=float, default=2.0)
     ap.add_argument("--concurrency", type=int, default=50)
-    ap.add_argument("--baseline-windows", type=int, default=8)
+    ap.add_argument("--after-pairs", type=int, default=4)
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--json", type=Path, help="write the results here too")
     a = ap.parse_args(argv)
@@ -167,40 +146,49 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(m["db"])
         t0 = time.perf_counter()
         recent = add_old_calls(base, a.rows, time.time())
+        seeded_until = time.time()
         print(f"{a.rows:,} old call-log rows (100-130 days) and {recent:,} recent ones written "
               f"in {time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
-        res: dict[str, Any] = {"rows": a.rows, "window_s": a.window, "windows": {}}
+        res: dict[str, Any] = {"rows": a.rows, "window_s": a.window}
         wins: dict[str, list[dict[str, Any]]] = {
-            k: [] for k in ("without", "with", "partial", "after")
+            k: [] for k in ("without", "with", "partial", "after", "without_paired")
         }
-
         db0 = bench_run.copy_db(base, workdir / "run-without.db")
-        with bench_run.running("ours", db0, workdir, ("--log-retention", "0")) as srv:
-            for _ in range(a.baseline_windows):
-                wins["without"].append(window(srv, manifest, a))
-                show("without", wins["without"][-1])
-            res["without_log"] = dict(srv.problems())
-
         db1 = bench_run.copy_db(base, workdir / "run-with.db")
         mport = bench_run.free_port()
         extra = ("--log-retention", "90d", "--metrics-port", str(mport))
-        with bench_run.running("ours", db1, workdir, extra) as srv, watching(mport, a.rows) as st:
-            deadline = time.monotonic() + 1800
-            while st["end"] is None and time.monotonic() < deadline:
-                began = time.monotonic()
-                w = window(srv, manifest, a)
-                during = st["start"] is not None and st["start"] <= began and st["end"] is None
-                w["pruning"] = during
-                wins["with" if during else "partial"].append(w)
-                show("with" if during else "(partial)", w, f"  pruned {st['pruned']:,.0f}")
-            if st["start"] is None or st["end"] is None:
-                raise SystemExit(f"the prune did not finish: {st}")
-            res["prune_wall_s"] = round(st["end"] - st["start"], 1)
-            print(f"  prune of {a.rows:,} rows took about {res['prune_wall_s']} s "
-                  "(scraped once a second)", flush=True)  # fmt: skip
-            for _ in range(a.baseline_windows):
-                wins["after"].append(window(srv, manifest, a))
-                show("after", wins["after"][-1])
+        prune_windows = 0.0
+        with (
+            bench_run.running("ours", db0, workdir, ("--log-retention", "0")) as off,
+            bench_run.running("ours", db1, workdir, extra) as on,
+        ):
+            try:
+                after = 0
+                deadline = time.monotonic() + 3600
+                while after < a.after_pairs and time.monotonic() < deadline:
+                    on.proc.send_signal(signal.SIGSTOP)
+                    w = window(off, manifest, a)
+                    show("without", w)
+                    on.proc.send_signal(signal.SIGCONT)
+                    n0 = pruned(mport)
+                    w = window(on, manifest, a)
+                    n1 = pruned(mport)
+                    if n0 >= a.rows:
+                        kind = "after"
+                        after += 1
+                    elif n0 > 0 and n1 < a.rows:
+                        kind = "with"
+                        prune_windows += 1
+                    else:
+                        kind = "partial"
+                    wins[kind].append(w)
+                    if kind == "with":
+                        wins["without_paired"].append(wins["without"][-1])
+                    show(kind if kind != "partial" else "(partial)", w, f"  pruned {n1:,.0f}")
+            finally:  # never leave it frozen: SIGTERM would wait
+                on.proc.send_signal(signal.SIGCONT)
+            if pruned(mport) < a.rows:
+                raise SystemExit("the prune did not finish within an hour")
             res["metrics"] = {
                 n: scrape(mport, n)
                 for n in (
@@ -210,35 +198,36 @@ def main(argv: list[str] | None = None) -> int:
                     "callscreen_call_log_writer_restarts_total",
                 )
             }
-        res["with_log"] = dict(srv.problems())
+        res["server_log_problems"] = {"without": dict(off.problems()), "with": dict(on.problems())}
         conn = sqlite3.connect(db1)
         left_old = conn.execute(
             "SELECT count(*) FROM call_log WHERE time < ?", (time.time() - 90 * DAY,)
         ).fetchone()[0]
         kept = conn.execute(
-            "SELECT count(*) FROM call_log WHERE time >= ?", (time.time() - 2 * DAY,)
+            "SELECT count(*) FROM call_log WHERE time >= ? AND time <= ?",
+            (seeded_until - 2 * DAY, seeded_until),
         ).fetchone()[0]
         conn.close()
-        res.update(old_rows_left=left_old, recent_rows_kept=kept)
+        res.update(old_rows_left=left_old, recent_rows_kept=kept, windows=wins)
+        res["prune_under_load_s"] = round(prune_windows * a.window, 1)
         if not wins["with"]:
             raise SystemExit("no window ran entirely during the prune: use a shorter --window")
-        res["windows"] = wins
         med = {k: statistics.median(w["p99_ms"] for w in v) for k, v in wins.items() if v}
         cps = {k: statistics.median(w["calls_per_s"] for w in v) for k, v in wins.items() if v}
         res["median_p99_ms"] = med
         res["median_calls_per_s"] = cps
         res["p99_ratio_with_over_without"] = round(med["with"] / med["without"], 3)
-        res["p99_ratio_with_over_after"] = round(med["with"] / med["after"], 3)
         res["calls_ratio_with_over_without"] = round(cps["with"] / cps["without"], 3)
+        res["p99_ratio_with_over_paired_without"] = round(med["with"] / med["without_paired"], 3)
         errors = sum(w["errors"] + w["mismatches"] for v in wins.values() for w in v)
         print(
-            f"median p99: without {med['without']:.2f} ms, with the prune {med['with']:.2f} ms, "
-            f"after {med.get('after', float('nan')):.2f} ms -> with/without "
-            f"{res['p99_ratio_with_over_without']} (target <= 1.10), with/after "
-            f"{res['p99_ratio_with_over_after']}; calls/s with/without "
-            f"{res['calls_ratio_with_over_without']}; errors+mismatches {errors}; old rows left "
-            f"{left_old}, recent kept {kept}/{recent}; server log {res['with_log'] or 'clean'}; "
-            f"metrics {res['metrics']}",
+            f"median p99: without {med['without']:.2f} ms, with the prune {med['with']:.2f} ms "
+            f"({len(wins['with'])} windows), after {med.get('after', float('nan')):.2f} ms -> "
+            f"with/without {res['p99_ratio_with_over_without']} (target <= 1.10), with/its pairs "
+            f"{res['p99_ratio_with_over_paired_without']}; calls/s "
+            f"{cps['without']:.0f} / {cps['with']:.0f} = {res['calls_ratio_with_over_without']}; "
+            f"errors+mismatches {errors}; old rows left {left_old}, recent kept {kept}/{recent}; "
+            f"server logs {res['server_log_problems']}; metrics {res['metrics']}",
             flush=True,
         )
         if a.json:

@@ -30,13 +30,18 @@ from .store import Store
 
 log = logging.getLogger("callscreen.db")
 
-#: Rows per transaction. A batch of 5,000 is ~30 ms of SQLite work on a small VM.
+#: Rows per transaction. A batch of 5,000 is ~15 ms of SQLite work on a small VM.
 BATCH = 5000
 #: After a batch that took t seconds, sleep at least PAUSE_FACTOR * t: pruning uses at most
-#: 1 / (1 + PAUSE_FACTOR) of a core and of the write lock while it catches up.
-PAUSE_FACTOR = 4.0
-#: ... and at least this long, so the writer and the event loop always get a turn.
+#: 1 / (1 + PAUSE_FACTOR) of a core and of the write lock while it catches up: 5%. A batch of
+#: 5,000 rows costs ~15 ms, so a million rows take about a minute (bench/prune.py); at 4 (20%)
+#: they took 35 s but p99 at saturation rose with the CPU taken.
+PAUSE_FACTOR = 19.0
+#: ... and at least this long, so the writer and the event loop always get a turn; at most
+#: MAX_PAUSE: a batch slowed by a busy core (or a stopped process: wall time) must not stall
+#: the prune for minutes, and past ~50 ms a batch is waiting, not working.
 MIN_PAUSE = 0.02
+MAX_PAUSE = 1.0
 #: Default retention and interval of ``serve``.
 DEFAULT_RETENTION = 90 * 86400.0
 DEFAULT_INTERVAL = 3600.0
@@ -67,7 +72,8 @@ async def prune(
                 await maybe
         if n < batch:
             return total
-        await asyncio.sleep(max(min_pause, pause_factor * (time.monotonic() - t0)))
+        took = time.monotonic() - t0
+        await asyncio.sleep(min(MAX_PAUSE, max(min_pause, pause_factor * took)))
 
 
 class Pruner:

@@ -173,3 +173,17 @@ def test_prune_batches_against_a_writer_holding_no_lock_for_long(tmp_path: Path)
 
     assert asyncio.run(go()) == [4, 4, 2, 0]
     assert len(times(db)) == 1
+
+
+def test_doctor_shows_the_call_log_size_and_oldest_row(aged: Run) -> None:
+    from .test_cli_ops import free_port
+
+    d = aged.json("doctor", "--port", str(free_port()))
+    assert isinstance(d, dict)
+    (check,) = [c for c in d["checks"] if c["name"] == "call log"]
+    assert check["ok"] is True and check["detail"].startswith("7 calls, the oldest from ")
+    aged("log", "prune", "--before", "90d")
+    d = aged.json("doctor", "--port", str(free_port()))
+    assert isinstance(d, dict)
+    (check,) = [c for c in d["checks"] if c["name"] == "call log"]
+    assert check["detail"].startswith("2 calls, the oldest from ")
