@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 while after < a.after_pairs and time.monotonic() < deadline:
                     on.proc.send_signal(signal.SIGSTOP)
                     w = window(off, manifest, a)
+                    wins["without"].append(w)
                     show("without", w)
                     on.proc.send_signal(signal.SIGCONT)
                     n0 = pruned(mport)
