@@ -187,3 +187,17 @@ def test_doctor_shows_the_call_log_size_and_oldest_row(aged: Run) -> None:
     assert isinstance(d, dict)
     (check,) = [c for c in d["checks"] if c["name"] == "call log"]
     assert check["detail"].startswith("2 calls, the oldest from ")
+
+
+def test_doctor_fails_config_on_a_retention_serve_would_refuse(aged: Run, tmp_path: Path) -> None:
+    from .test_cli_ops import free_port
+
+    cfg = tmp_path / "cs.toml"
+    cfg.write_text('[serve]\nlog_retention = "forever"\n')
+    from callscreen.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--db", str(aged.db), "--config", str(cfg), "doctor", "--port", str(free_port())])
+    assert exc.value.code == 1
+    out = aged.capsys.readouterr().out
+    assert "FAIL  config:" in out and "log_retention: not a duration" in out
