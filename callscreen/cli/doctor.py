@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .. import app, doctor, inert
+from .. import app, doctor, doctor_ami, inert
 from ..fastagi import parse_networks
 from ..timeutil import parse_retention
 from .base import Ctx, bad, cli, emit_json
@@ -66,6 +66,19 @@ def _config_check(ctx: click.Context, host: str, port: int) -> doctor.Check:
     "call log cannot be written. Default: the config's serve.metrics_port, if set.",
 )
 @click.option(
+    "--ami",
+    metavar="HOST:PORT",
+    help="Ask the live Asterisk over AMI whether the modules the routine needs are loaded "
+    "(user from --ami-user, secret from env CALLSCREEN_AMI_SECRET).",
+)
+@click.option(
+    "--ami-user",
+    envvar="CALLSCREEN_AMI_USER",
+    default="callscreen",
+    show_default=True,
+    help="The AMI user for --ami (env CALLSCREEN_AMI_USER; manager.conf, read permission).",
+)
+@click.option(
     "--host",
     envvar="CALLSCREEN_HOST",
     default=app.DEFAULT_HOST,
@@ -88,15 +101,25 @@ def doctor_(
     voicemail_conf: Path | None,
     probe: str | None,
     health: str | None,
+    ami: str | None,
+    ami_user: str,
     host: str,
     port: int,
     as_json: bool,
 ) -> None:
     """Check the database, the disk, the config, the port, the dialplan routine, the voicemail
-    boxes, and a running server (--probe: a test call; --health: its call log).
+    boxes, a running server (--probe: a test call; --health: its call log) and the live
+    Asterisk's modules (--ami).
     Prints ok/FAIL with a fix for each; exits 1 on a failure."""
     obj: Ctx = ctx.obj
     target = _hostport(probe) if probe else None
+    ami_target = None
+    if ami is not None:
+        host_, port_ = _hostport(ami, "--ami")
+        secret = os.environ.get("CALLSCREEN_AMI_SECRET", "")
+        if not secret:
+            bad("--ami: set the AMI secret in the environment variable CALLSCREEN_AMI_SECRET")
+        ami_target = doctor_ami.AmiTarget(host_, port_, ami_user, secret)
     checks = [_config_check(ctx, host, port), *doctor.check_database(obj.db)]
     checks.append(doctor.check_disk(obj.db))
     checks.append(doctor.check_port(host, port))
@@ -120,6 +143,8 @@ def doctor_(
             health = f"{serve.get('metrics_host', app.DEFAULT_HOST)}:{serve['metrics_port']}"
     if health is not None:
         checks.append(doctor.check_health(*_hostport(health, "--health")))
+    if ami_target is not None:
+        checks += doctor_ami.check_modules(ami_target)
     failed = [c for c in checks if not c.ok]
     if as_json:
         emit_json({"ok": not failed, "checks": [c.as_dict() for c in checks]})

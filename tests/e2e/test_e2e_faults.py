@@ -6,13 +6,16 @@ lets calls through when the server is gone or refuses, and that a kill frees the
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .bed import Ami, Asterisk, Cli, Server, free_port
+from .bed import Ami, Asterisk, Cli, Server, callscreen_argv, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -91,8 +94,37 @@ MINIMAL_MODULES = (
 )
 
 
+def doctor_modules(tmp_path: Path, ast: Asterisk) -> dict[str, bool]:
+    """``callscreen doctor --ami`` against ``ast``: {module: loaded} as it reports them."""
+    run = subprocess.run(
+        [*callscreen_argv(), "--db", str(tmp_path / "doctor.db"), "doctor", "--json",
+         "--ami", f"127.0.0.1:{ast.ami_port}", "--ami-user", ast.ami_user],
+        env={**os.environ, "CALLSCREEN_AMI_SECRET": ast.ami_secret},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    checks = json.loads(run.stdout)["checks"]
+    prefix = "asterisk module "
+    return {c["name"][len(prefix) :]: c["ok"] for c in checks if c["name"].startswith(prefix)}
+
+
+def test_doctor_finds_every_module_on_the_bed_asterisk(asterisk: Asterisk, tmp_path: Path) -> None:
+    modules = doctor_modules(tmp_path, asterisk)
+    assert modules and all(modules.values()), modules
+
+
+def test_doctor_says_when_it_cannot_log_in(asterisk: Asterisk, tmp_path: Path) -> None:
+    run = subprocess.run(
+        [*callscreen_argv(), "--db", str(tmp_path / "doctor.db"), "doctor",
+         "--ami", f"127.0.0.1:{asterisk.ami_port}", "--ami-user", asterisk.ami_user],
+        env={**os.environ, "CALLSCREEN_AMI_SECRET": "wrong-secret"},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "AMI login refused" in run.stdout
+
+
 async def test_fail_open_needs_only_the_dialplan_core_and_app_stack(
-    e2e_ready: Path, e2e_logs: Path
+    e2e_ready: Path, e2e_logs: Path, tmp_path: Path
 ) -> None:
     """The server down on an Asterisk that loads only what screening needs: the routine's
     path from "no answer" to Return uses nothing else (a Log() there once hung calls up on a
@@ -108,6 +140,10 @@ async def test_fail_open_needs_only_the_dialplan_core_and_app_stack(
         call = await ami.call("224", '"Down" <+13035550224>')
         assert call.result == "UNSCREENED" and call.reached_dial, call.summary()
         assert ast.wait_no_channels() == 0
+        # doctor --ami asks this Asterisk: what screening needs is there, voicemail is not.
+        modules = doctor_modules(tmp_path, ast)
+        assert all(modules[m] for m in ("pbx_config", "res_agi", "app_stack", "app_dial"))
+        assert not modules["app_voicemail"] and not modules["app_playback"]
     finally:
         await ami.close()
         ast.stop()

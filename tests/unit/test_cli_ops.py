@@ -301,3 +301,18 @@ def test_doctor_disk_and_health_checks(run: Run, tmp_path: Path) -> None:
     out = doctor_fails(run, "--health", f"127.0.0.1:{port}")
     assert f"FAIL  server health (127.0.0.1:{port})" in out
     assert "is serve running with --metrics-port?" in out
+
+
+def test_doctor_ami_wants_the_secret_from_the_environment(tmp_path: Path) -> None:
+    """The secret never on the command line: without the variable, one line and exit 2."""
+    env = {k: v for k, v in os.environ.items() if k != "CALLSCREEN_AMI_SECRET"}
+    r = subprocess.run(
+        [sys.executable, "-m", "callscreen", "--db", str(tmp_path / "x.db"), "doctor",
+         "--ami", "127.0.0.1:5038"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "callscreen: error: --ami: set the AMI secret in the environment variable "
+        "CALLSCREEN_AMI_SECRET"
+    ]
