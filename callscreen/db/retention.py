@@ -30,12 +30,12 @@ from .store import Store
 
 log = logging.getLogger("callscreen.db")
 
-#: Rows per transaction. A batch of 5,000 is ~15 ms of SQLite work on a small VM.
+#: Rows per transaction. A batch of 5,000 takes 8 ms median, 63 ms at worst, on a small VM.
 BATCH = 5000
 #: After a batch that took t seconds, sleep at least PAUSE_FACTOR * t: pruning uses at most
-#: 1 / (1 + PAUSE_FACTOR) of a core and of the write lock while it catches up: 5%. A batch of
-#: 5,000 rows costs ~15 ms, so a million rows take about a minute (bench/prune.py); at 4 (20%)
-#: they took 35 s but p99 at saturation rose with the CPU taken.
+#: 1 / (1 + PAUSE_FACTOR) of a core and of the write lock while it catches up: 5%. A million
+#: rows take about a minute beside a saturated server (bench/prune.py); at 4 (20%) they took
+#: 35 s, but at saturation p99 rises with the CPU taken.
 PAUSE_FACTOR = 19.0
 #: ... and at least this long, so the writer and the event loop always get a turn; at most
 #: MAX_PAUSE: a batch slowed by a busy core (or a stopped process: wall time) must not stall
