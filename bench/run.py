@@ -218,10 +218,11 @@ def first_call(port: int, ext: str = "2001", caller: str = "+12025550123") -> bo
 
 
 @contextlib.contextmanager
-def running(name: str, db: Path, workdir: Path) -> Iterator[Server]:
+def running(name: str, db: Path, workdir: Path, extra: tuple[str, ...] = ()) -> Iterator[Server]:
+    """``name``'s server on ``db`` (``extra``: more ``serve`` options, for ours)."""
     port = free_port()
     log_path = workdir / f"{name}.log"
-    cmd = pinned(0, server_cmd(name, db, port))
+    cmd = pinned(0, [*server_cmd(name, db, port), *extra])
     t0 = time.perf_counter()
     cwd = OURS_SRC if name == "ours" and OURS_SRC is not None else REPO
     with open(log_path, "ab") as logf:

@@ -17,6 +17,7 @@ from .db.backup import ServerLock
 from .db.errors import StoreError
 from .db.lookup import Lookup
 from .db.recorder import DEFAULT_MAX_QUEUED, Recorder
+from .db.retention import DEFAULT_INTERVAL, DEFAULT_RETENTION, Pruner
 from .db.store import Store
 from .fastagi import FastAGIServer, ServerLimits
 from .fastagi.server import Network
@@ -54,6 +55,10 @@ class Config:
     call_log_queue: int = DEFAULT_MAX_QUEUED
     #: Seconds SIGTERM spends writing the queued call log before giving up (and saying so).
     flush_timeout: float = 3.0
+    #: Seconds of call log kept (``--log-retention``); 0 keeps everything (no pruner runs).
+    log_retention: float = DEFAULT_RETENTION
+    #: Seconds between two prunes (the first runs a second after start).
+    log_prune_interval: float = DEFAULT_INTERVAL
 
     def check(self) -> None:
         loopback = self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
@@ -64,6 +69,10 @@ class Config:
             )
         if self.torture_max <= 0 or self.torture_wait <= 0:
             raise ConfigError("torture limits must be positive")
+        if self.log_retention < 0:
+            raise ConfigError("log retention must be 0 (keep everything) or a positive duration")
+        if self.log_prune_interval <= 0:
+            raise ConfigError("the log prune interval must be positive")
 
 
 class Server:
@@ -75,6 +84,7 @@ class Server:
         self.lookup: Lookup | None = None
         self.store: Store | None = None
         self.recorder: Recorder | None = None
+        self.pruner: Pruner | None = None
         self.agi: FastAGIServer | None = None
         self.screener: Screener | None = None
         self.metrics: MetricsServer | None = None
@@ -92,6 +102,9 @@ class Server:
         self.lookup = Lookup(c.db)
         self.recorder = Recorder(self.store, max_queued=c.call_log_queue)
         self.recorder.start()
+        if c.log_retention > 0:
+            self.pruner = Pruner(self.store, c.log_retention, interval=c.log_prune_interval)
+            self.pruner.start()
         screener = self.screener = Screener(
             self.lookup,
             self.recorder,
@@ -158,6 +171,8 @@ class Server:
         if self.agi is not None:
             log.info("shutting down: %d calls open", len(self.agi.connections))
             await _step("draining calls", self.agi.shutdown(self.config.drain_timeout))
+        if self.pruner is not None:  # first: a batch in progress would hold up the flush
+            await _step("stopping the call log pruner", self.pruner.close())
         if self.recorder is not None:
             lost = await self.recorder.close(self.config.flush_timeout)
             if lost:

@@ -68,6 +68,7 @@ SERVE_KEYS: dict[str, type | tuple[type, ...]] = {
     "metrics_host": str,
     "call_log_queue": int,
     "flush_timeout": (int, float),
+    "log_retention": (str, int),
 }
 #: Keys of the [web] table: the options of ``callscreen web``.
 WEB_KEYS: dict[str, type | tuple[type, ...]] = {

@@ -159,6 +159,21 @@ def exposition(server: Server) -> str:
             ('{state="dropped"}', recorder.dropped if recorder is not None else 0),
         ],
     )
+    pruner = server.pruner
+    _series(
+        out,
+        "callscreen_call_log_pruned_rows_total",
+        "counter",
+        "Call-log rows deleted by --log-retention (older than the retention).",
+        [("", pruner.pruned if pruner is not None else 0)],
+    )
+    _series(
+        out,
+        "callscreen_call_log_prune_errors_total",
+        "counter",
+        "Retention runs that failed (logged; tried again at the next interval).",
+        [("", pruner.errors if pruner is not None else 0)],
+    )
     _series(
         out,
         "callscreen_block_last_total",

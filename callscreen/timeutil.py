@@ -21,6 +21,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_retention(text: str) -> float:
+    """``90d`` (keep that long) or ``0`` (keep everything) -> seconds; ``serve --log-retention``.
+    0 is a word of its own here: for every other duration it would be a mistake."""
+    if text.strip() in ("0", "0s", "0d"):
+        return 0.0
+    return parse_duration(text)
+
+
 def parse_time(text: str) -> float:
     """A date or date-time: ``2026-11-01``, ``2026-11-01T18:00``, ``2026-11-01 18:00:00Z``,
     ``2026-11-01T18:00+01:00`` -> epoch seconds. Without an offset the time is UTC (as printed)."""

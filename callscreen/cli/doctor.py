@@ -10,6 +10,7 @@ import click
 
 from .. import app, doctor, doctor_ami, inert
 from ..fastagi import parse_networks
+from ..timeutil import parse_retention
 from .base import Ctx, bad, cli, emit_json
 
 
@@ -27,10 +28,17 @@ def _config_check(ctx: click.Context, host: str, port: int) -> doctor.Check:
     env = os.environ.get("CALLSCREEN_ALLOW_FROM")
     allow = env.split() if env else list(serve.get("allow_from", []))
     source = f"config file {obj.config_path}" if obj.config_path else "no config file"
+    retention = os.environ.get("CALLSCREEN_LOG_RETENTION") or str(serve.get("log_retention", "90d"))
     try:
         app.Config(db=obj.db, host=host, port=port, allow_from=parse_networks(allow)).check()
     except (ValueError, app.ConfigError) as exc:
         return doctor.Check("config", False, f"{source}: {exc}", "fix serve.host / allow_from")
+    try:
+        parse_retention(retention)  # serve would refuse to start
+    except ValueError as exc:
+        return doctor.Check(
+            "config", False, f"{source}: log_retention: {exc}", "e.g. 90d, or 0 to keep all"
+        )
     return doctor.Check(
         "config",
         True,

@@ -12,8 +12,10 @@ import click
 from ..db import reports
 from ..db.errors import StoreError
 from ..db.reports import LoggedCall
+from ..db.store import Store
+from ..ops import retention as ops_retention
 from ..timeutil import parse_since, when
-from .base import Ctx, JsonArray, cli, echo, emit_json, parsed, table, valid_ext
+from .base import Ctx, JsonArray, bad, cli, echo, emit_json, parsed, table, valid_ext
 
 _SINCE_HELP = "Only calls since then: 1h, 30m, 7d, or a date 2026-11-01[T18:00] (UTC)."
 
@@ -46,7 +48,7 @@ def _line(c: LoggedCall) -> str:
     return "  ".join(cell for cell in _call_row(c) if cell)
 
 
-@cli.command(name="log")
+@cli.group(name="log", invoke_without_command=True)
 @click.option("--ext", metavar="EXT", help="Only calls to this extension.")
 @click.option(
     "--result", type=click.Choice(["blocked", "allowed"]), help="Only blocked or allowed calls."
@@ -64,9 +66,9 @@ def _line(c: LoggedCall) -> str:
     help="With --follow: seconds between polls.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with --follow: one per line).")
-@click.pass_obj
+@click.pass_context
 def log_(
-    obj: Ctx,
+    ctx: click.Context,
     ext: str | None,
     result: str | None,
     since: str | None,
@@ -77,8 +79,14 @@ def log_(
 ) -> None:
     """The call log, newest call first; --follow tails it (oldest first, then each new call).
 
-    The server writes the log in batches, a quarter of a second apart.
+    The server writes the log in batches, a quarter of a second apart. ``log prune`` deletes
+    old calls.
     """
+    if ctx.invoked_subcommand is not None:
+        if ext or result or since or follow or as_json or limit != 50:
+            bad("give log's options to `log` alone, and prune's after `prune`")
+        return
+    obj: Ctx = ctx.obj
     valid_ext(ext)
     since_ts = parsed(parse_since, since, "--since")
     res = result.upper() if result else None
@@ -100,6 +108,44 @@ def log_(
             conn.close()
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@log_.command(name="prune")
+@click.option(
+    "--before",
+    required=True,
+    metavar="WHEN",
+    help="Delete calls older than this: a date 2026-09-01[T18:00] (UTC) or a duration ago (90d).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, ops_retention.MAX_BATCH),
+    default=ops_retention.BATCH,
+    show_default=True,
+    metavar="ROWS",
+    help="Rows deleted per transaction (a running server's writes wait at most one batch).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def log_prune(obj: Ctx, before: str, dry_run: bool, batch: int, as_json: bool) -> None:
+    """Delete the call log older than --before, in batches, safely beside a running server.
+
+    One audit row (log.prune) records who pruned what. The server also prunes by itself:
+    serve --log-retention (default 90d).
+    """
+
+    async def go(s: Store) -> dict[str, Any]:
+        return await ops_retention.log_prune(s, obj.actor, before, dry_run=dry_run, batch=batch)
+
+    data = obj.run(go)
+    if as_json:
+        emit_json(data)
+        return
+    cut = data["before"].replace("T", " ")
+    oldest = f" (oldest {data['oldest'].replace('T', ' ')})" if data["oldest"] else ""
+    verb = "would delete" if dry_run else "deleted"
+    echo(f"{verb} {data['rows']:,} call-log rows older than {cut}{oldest}")
 
 
 def _follow(conn: Any, filters: dict[str, Any], limit: int, interval: float, as_json: bool) -> None:

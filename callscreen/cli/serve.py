@@ -15,6 +15,8 @@ from click.core import ParameterSource
 from .. import app, logfmt
 from ..db.errors import StoreError
 from ..db.recorder import DEFAULT_MAX_QUEUED
+from ..db.retention import DEFAULT_INTERVAL
+from ..timeutil import parse_retention
 from .base import CONFIG_DB, Ctx, bad, cli, emit_json, table
 
 _SOURCES = {
@@ -127,6 +129,22 @@ def _source(ctx: click.Context, name: str) -> str:
     "reported lost and the exit status is 3.",
 )
 @click.option(
+    "--log-retention",
+    envvar="CALLSCREEN_LOG_RETENTION",
+    default="90d",
+    show_default=True,
+    metavar="DURATION",
+    help="Delete call-log rows older than this (e.g. 30d, 52w), in small batches in the "
+    "background, soon after start and then hourly; 0 keeps everything.",
+)
+@click.option(
+    "--log-prune-interval",
+    envvar="CALLSCREEN_LOG_PRUNE_INTERVAL",
+    default=DEFAULT_INTERVAL,
+    type=click.FloatRange(min=0.01),
+    hidden=True,  # for tests: how often the pruner runs (seconds)
+)
+@click.option(
     "--check-config",
     is_flag=True,
     help="Check the settings, print each with where it came from, and exit.",
@@ -147,6 +165,8 @@ def serve(
     metrics_host: str,
     call_log_queue: int,
     flush_timeout: float,
+    log_retention: str,
+    log_prune_interval: float,
     check_config: bool,
     as_json: bool,
 ) -> None:
@@ -158,6 +178,10 @@ def serve(
         networks = parse_networks(allow_from)
     except ValueError as exc:
         bad(f"--allow-from: {exc}")
+    try:
+        retention = parse_retention(str(log_retention))
+    except ValueError as exc:
+        bad(f"--log-retention: {exc}, or 0 to keep everything")
     config = app.Config(
         db=obj.db,
         host=host,
@@ -171,6 +195,8 @@ def serve(
         metrics_host=metrics_host,
         call_log_queue=call_log_queue,
         flush_timeout=flush_timeout,
+        log_retention=retention,
+        log_prune_interval=log_prune_interval,
     )
     try:
         config.check()

@@ -107,6 +107,40 @@ class CallLogMixin(StoreBase):
         rows = await self._fetchall(sql, (ACCOUNT_ID, check_ext(ext), int(limit)))
         return [LoggedCall(*r) for r in rows]
 
+    # -- retention (``serve --log-retention``, ``log prune``) ----------------------------------
+    async def prune_calls(
+        self, before: float, limit: int, *, audit: _audit.AuditEntry | None = None
+    ) -> int:
+        """Delete up to ``limit`` call-log rows older than ``before`` (epoch seconds), oldest
+        first, in one transaction; returns the rows deleted (fewer than ``limit``: done).
+
+        One bounded transaction, not one DELETE of everything: SQLite has one writer at a
+        time, and the server's call-log writer shares this Store's lock, so a batch holds it
+        for milliseconds, never for the minutes a million rows take. The oldest rows are found
+        on ``call_log_time`` (account_id, time, ...), which also carries the rowid.
+        ``audit``: written in the same transaction (the CLI's prune, in its first batch).
+        """
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM call_log WHERE id IN (SELECT id FROM call_log "
+                "WHERE account_id = ? AND time < ? ORDER BY account_id, time LIMIT ?)",
+                (ACCOUNT_ID, float(before), int(limit)),
+            )
+            deleted = max(0, cur.rowcount)
+            if audit is not None:
+                await _audit.write(db, audit)
+        return deleted
+
+    async def count_calls_before(self, before: float) -> tuple[int, float | None]:
+        """(rows older than ``before``, the oldest row's time or None): ``log prune
+        --dry-run``; read from the covering time index only."""
+        rows = await self._fetchall(
+            "SELECT count(*), min(time) FROM call_log WHERE account_id = ? AND time < ?",
+            (ACCOUNT_ID, float(before)),
+        )
+        n, oldest = rows[0]
+        return int(n), None if oldest is None else float(oldest)
+
     # -- the audit log -----------------------------------------------------------------------
     async def audit_log(
         self, *, since: float | None = None, limit: int = 100, before: int | None = None

@@ -21,6 +21,7 @@ Modules:
   ``check``, ``recent_calls``, ``audit_list``.
 - ``users``: ``user_add``, ``user_list``, ``user_show``, ``user_set``, ``user_passwd``,
   ``user_remove``, ``token_create``, ``token_list``, ``token_revoke``.
+- ``retention``: ``log_prune`` (delete the call log older than a date, audited).
 - ``auth``: ``login`` (username + password -> session), ``session_actor``, ``logout``,
   ``token_actor`` (bearer token -> Actor); argon2id hashing; sessions and tokens of a
   disabled user stop working at once.
