@@ -190,7 +190,7 @@ def test_asterisk_image_ships_the_repository_dialplan_unmodified() -> None:
 def test_asterisk_loads_the_modules_the_routine_needs() -> None:
     modules = (SAMPLE / "modules.conf").read_text()
     loaded = set(re.findall(r"^\s*(?:pre)?load\s*=>\s*(\S+)", modules, re.M))
-    for needed in ("pbx_config.so", "res_agi.so", "app_stack.so", "app_verbose.so"):
+    for needed in ("pbx_config.so", "res_agi.so", "app_stack.so", "app_dial.so"):
         assert needed in loaded, needed
 
 
