@@ -27,7 +27,8 @@ Concurrency is closed-loop: N slots, each starts its next call when the previous
 tortured call gives its slot back once it is on hold (after the first Wait) and keeps its
 connection open in the background until its caller hangs up, as real held calls do.
 Latency (connect -> server close) is reported for screened calls; tortured calls report
-"time to hold" (connect -> first Wait) separately.
+"time to hold" (connect -> first Wait) separately, and voicemail calls (whose time is mostly the
+caller's message, ``--vm-time``) their own p50.
 """
 
 from __future__ import annotations
@@ -443,7 +444,12 @@ class Generator:
         self.n_after_hangup = 0
         self.resets_after_outcome = 0
         self.by_cat: Counter[str] = Counter()
-        self.lat: dict[str, list[float]] = {"screen": [], "hold": [], "torture": []}
+        self.lat: dict[str, list[float]] = {
+            "screen": [],
+            "hold": [],
+            "torture": [],
+            "voicemail": [],
+        }
         self.win_lo = 0.0
         self.win_hi = float("inf")
         self.win_calls = 0
@@ -559,6 +565,8 @@ class Generator:
             if c.t_hold:
                 self.lat["hold"].append(c.t_hold - c.t0)
                 self.lat["torture"].append(c.t_end - c.t0)
+            elif spec.category == "voicemail":  # the caller's message (--vm-time) is most of it
+                self.lat["voicemail"].append(c.t_end - c.t0)
             else:
                 self.lat["screen"].append(c.t_end - c.t0)
         if not c.slot.done():
@@ -720,6 +728,7 @@ async def load(gen: Generator, args: argparse.Namespace, pid: int | None) -> dic
         "max_ms": round((screen[-1] if screen else 0) * 1000, 3),
         "torture_to_hold_p50_ms": round(pct(hold, 50) * 1000, 3),
         "torture_to_hold_p99_ms": round(pct(hold, 99) * 1000, 3),
+        "voicemail_p50_ms": round(pct(sorted(gen.lat["voicemail"]), 50) * 1000, 3),
         "gen_cpu_util": round((marks["hi_gen_cpu"] - marks["lo_gen_cpu"]) / wall, 3)
         if wall > 0
         else 0.0,

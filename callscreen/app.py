@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import logfmt
 from .db.backup import ServerLock
 from .db.errors import StoreError
 from .db.lookup import Lookup
@@ -118,6 +119,7 @@ class Server:
             reply_timeout=c.reply_timeout,
             allow_from=c.allow_from,
         )
+        screener.call_lines = logfmt.call_lines()
         self.agi = FastAGIServer(screener, limits)
         # Everything loaded so far (phonenumbers' metadata for every country, modules) lives as
         # long as the process: keep it out of the garbage collector's full passes.
@@ -171,6 +173,11 @@ class Server:
         if self.agi is not None:
             log.info("shutting down: %d calls open", len(self.agi.connections))
             await _step("draining calls", self.agi.shutdown(self.config.drain_timeout))
+        lines = self.screener.call_lines if self.screener is not None else None
+        if lines is not None:  # every call has ended: write the last call lines
+            lines.close()
+            if lines.failed:
+                log.error("%d call log lines could not be written", lines.failed)
         if self.pruner is not None:  # first: a batch in progress would hold up the flush
             await _step("stopping the call log pruner", self.pruner.close())
         if self.recorder is not None:

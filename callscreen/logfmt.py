@@ -3,13 +3,24 @@
 Log lines carry text from outside (caller ID, request lines, file names): both formats pass
 every line through :mod:`callscreen.inert` here, once, so no caller can split or forge a line
 or drive the terminal of whoever tails the log, whatever the code that logged it did.
+
+The per-call line (``callscreen.calls``, INFO) is the one line written at call rate. Through
+the logging module it cost about a quarter of the server's CPU (a record, a formatter pass and
+a write system call per call, issue #16), so :class:`CallLines` writes it instead: a call
+appends its fields to a list, and every ``interval`` seconds the batch is formatted exactly as
+the handler's formatter would (same text, same JSON fields) and written in one write, under the
+handler's lock. Nothing is dropped: the batch is unbounded within an interval, and
+:meth:`CallLines.close` (server shutdown) writes what is left.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +42,20 @@ CALL_FIELDS = (
 )
 
 
+#: The logger of the per-call lines.
+CALLS_LOGGER = "callscreen.calls"
+
+
+def call_message(call: Sequence[Any]) -> str:
+    """The per-call line's message, from the call's fields (in :data:`CALL_FIELDS` order)."""
+    ext, caller, result, reason, treatment, entry, outcome, ms = call[:8]
+    return (
+        f"call to {ext or '?'} from {caller}: {result} {reason}"
+        f"{f' {treatment}' if treatment else ''}{f' [{entry}]' if entry else ''}"
+        f"{f' -> {outcome}' if outcome else ''} ({ms:.1f} ms)"
+    )
+
+
 class TextFormatter(logging.Formatter):
     """The text line with control, bidi and separator characters shown as escapes
     (:func:`callscreen.inert.text`): one record, one line. A traceback keeps its line breaks;
@@ -50,23 +75,145 @@ class JsonFormatter(logging.Formatter):
     written: they are ``\\uXXXX`` escapes, which parse back to the same value."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
         call = getattr(record, "call", None)
-        if isinstance(call, tuple):
-            out.update(zip(CALL_FIELDS, call, strict=False))
-        if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return inert.json_safe(json.dumps(out, ensure_ascii=False, default=str))
+        return json_line(
+            record.created,
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            call if isinstance(call, tuple) else None,
+            self.formatException(record.exc_info) if record.exc_info else None,
+        )
+
+
+def json_line(
+    created: float,
+    level: str,
+    logger: str,
+    message: str,
+    call: tuple[Any, ...] | None = None,
+    exception: str | None = None,
+) -> str:
+    """One JSON log line (without its newline): what :class:`JsonFormatter` writes."""
+    out: dict[str, object] = {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+    if call is not None:
+        out.update(zip(CALL_FIELDS, call, strict=False))
+    if exception is not None:
+        out["exception"] = exception
+    return inert.json_safe(json.dumps(out, ensure_ascii=False, default=str))
+
+
+class CallLines:
+    """The per-call INFO lines, formatted and written in batches off the per-call path.
+
+    Built by :func:`call_lines` for the handler :func:`setup` installed; the screener calls
+    :meth:`add` with the call's fields (:data:`CALL_FIELDS`; ``ms`` unrounded) and the time
+    the call ended. The lines are exactly those the handler would write for the same records.
+    """
+
+    def __init__(self, handler: logging.StreamHandler[Any], interval: float = 0.2) -> None:
+        self.handler = handler
+        self.json = isinstance(handler.formatter, JsonFormatter)
+        self.interval = interval
+        self.written = 0  # lines written
+        self.failed = 0  # lines whose write raised (stderr gone): counted, and said on close
+        self._pending: list[tuple[float, tuple[Any, ...]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._second = -1  # the second _stamp is for
+        self._stamp = ""
+
+    def add(self, created: float, call: tuple[Any, ...]) -> None:
+        self._pending.append((created, call))
+        if self._timer is None:
+            if self._closed:
+                self.flush()
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a tool, a test): write it now
+                self.flush()
+                return
+            self._timer = loop.call_later(self.interval, self.flush)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _asctime(self, created: float) -> str:
+        """``logging.Formatter``'s default asctime (local time, comma, milliseconds)."""
+        second = int(created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._stamp},{int((created - second) * 1000):03d}"
+
+    def _line(self, created: float, call: tuple[Any, ...]) -> str:
+        ms = call[7]
+        if self.json:
+            fields = (*call[:7], round(ms, 2), *call[8:])
+            return json_line(created, "info", CALLS_LOGGER, call_message(call), fields)
+        return inert.text(f"{self._asctime(created)} INFO {CALLS_LOGGER}: {call_message(call)}")
+
+    def flush(self) -> None:
+        """Format and write every pending line in one write (the handler's stream and lock)."""
+        self._timer = None
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        text = "".join([self._line(created, call) + "\n" for created, call in batch])
+        handler = self.handler
+        handler.acquire()
+        try:
+            handler.stream.write(text)
+            handler.stream.flush()
+        except (OSError, ValueError):  # the log's reader is gone: nothing left to tell
+            self.failed += len(batch)
+        else:
+            self.written += len(batch)
+        finally:
+            handler.release()
+
+    def close(self) -> None:
+        """Write what is left; later lines are written at once (shutdown)."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self.flush()
+
+
+#: The handler :func:`setup` installed on the root logger (the call lines go to it).
+_handler: logging.StreamHandler[Any] | None = None
+
+
+def call_lines(interval: float = 0.2) -> CallLines | None:
+    """A batched writer for the per-call lines, or None when they should go through logging:
+    the per-call logger is not enabled for INFO, or logging is not (only) what :func:`setup`
+    configured (a test's capture handler, a filter): then those handlers get every record."""
+    handler = _handler
+    root = logging.getLogger()
+    calls = logging.getLogger(CALLS_LOGGER)
+    if handler is None or root.handlers != [handler] or not calls.isEnabledFor(logging.INFO):
+        return None
+    logger: logging.Logger | None = calls
+    while logger is not None and logger is not root:  # nothing between the logger and root
+        if logger.handlers or logger.filters or not logger.propagate:
+            return None
+        logger = logger.parent
+    if handler.filters or root.filters or handler.level > logging.INFO:
+        return None
+    return CallLines(handler, interval)
 
 
 def setup(level: str = "info", fmt: str = "text") -> None:
     """Configure the root logger on stderr (replacing any earlier setup)."""
-    handler = logging.StreamHandler(sys.stderr)
+    global _handler
+    handler = _handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in root.handlers[:]:

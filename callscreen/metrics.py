@@ -159,6 +159,18 @@ def exposition(server: Server) -> str:
             ('{state="dropped"}', recorder.dropped if recorder is not None else 0),
         ],
     )
+    lines = screener.call_lines if screener is not None else None
+    _series(
+        out,
+        "callscreen_log_call_lines_total",
+        "counter",
+        "Per-call log lines written in batches to stderr, and lost because the write failed "
+        "(0 and 0 when they go through the logging module: --log-level above info, or a test).",
+        [
+            ('{state="written"}', lines.written if lines is not None else 0),
+            ('{state="failed"}', lines.failed if lines is not None else 0),
+        ],
+    )
     pruner = server.pruner
     _series(
         out,

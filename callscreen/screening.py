@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Mapping
 
-from . import blocklast, policy, treatments
+from . import blocklast, logfmt, policy, treatments
 from .db.errors import StoreError
 from .db.lookup import Lookup
 from .db.recorder import Recorder
@@ -69,6 +69,9 @@ class Screener:
         self.decision_errors = 0
         self.store = store or (recorder.store if recorder is not None else None)
         self.metrics = Metrics()
+        #: The batched writer of the per-call lines (callscreen.logfmt.call_lines); None: log
+        #: them through the logging module.
+        self.call_lines: logfmt.CallLines | None = None
         #: ext -> (time, caller) of the newest call that got through: block-last must see a
         #: call before the batched call-log write does.
         self.last_callers: dict[str, tuple[float, Caller]] = {}
@@ -182,7 +185,7 @@ class Screener:
         """
         name = session.env.get("agi_calleridname")
         outcome = outcome or ("hangup" if session.hung_up else "")
-        self._log(started, ext, caller, name, decision, outcome)
+        self._log(started, ext, caller, name, decision, outcome, self.call_lines)
         if self.recorder is not None:
             self.recorder.record(
                 CallRecord(
@@ -202,33 +205,40 @@ class Screener:
 
     @staticmethod
     def _log(
-        started: float, ext: str, caller: Caller, name: str | None, d: Decision, outcome: str
+        started: float,
+        ext: str,
+        caller: Caller,
+        name: str | None,
+        d: Decision,
+        outcome: str,
+        lines: logfmt.CallLines | None = None,
     ) -> None:
-        if log.isEnabledFor(logging.INFO):
+        """The per-call INFO line: batched by ``lines`` when given (:attr:`call_lines`, set
+        by ``serve``), else through logging. The same fields either way
+        (callscreen.logfmt.CALL_FIELDS)."""
+        if lines is not None:
+            now = time.time()
+            entry = d.entry.pattern if d.entry else None
+            lines.add(
+                now,
+                (
+                    ext,
+                    caller.display,
+                    d.result,
+                    d.reason,
+                    d.treatment,
+                    entry,
+                    outcome or None,
+                    (now - started) * 1000,
+                    name,
+                ),
+            )
+        elif log.isEnabledFor(logging.INFO):
             ms = (time.time() - started) * 1000
             entry = d.entry.pattern if d.entry else None
+            call = (ext, caller.display, d.result, d.reason, d.treatment, entry, outcome or None)
             log.info(
-                "call to %s from %s: %s %s%s%s%s (%.1f ms)",
-                ext or "?",
-                caller.display,
-                d.result.value,
-                d.reason.value,
-                f" {d.treatment.value}" if d.treatment else "",
-                f" [{entry}]" if entry else "",
-                f" -> {outcome}" if outcome else "",
-                ms,
+                logfmt.call_message((*call, ms)),
                 # Fields for --log-format json (callscreen.logfmt.CALL_FIELDS).
-                extra={
-                    "call": (
-                        ext,
-                        caller.display,
-                        d.result,
-                        d.reason,
-                        d.treatment,
-                        entry,
-                        outcome or None,
-                        round(ms, 2),
-                        name,
-                    )
-                },
+                extra={"call": (*call, round(ms, 2), name)},
             )
