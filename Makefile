@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e docker browser screenshots fuzz bench asterisk-root container-bases systemd-tools wheel clean
+.PHONY: serve test lint unit e2e docker browser screenshots fuzz bench bench-sipp asterisk-root container-bases systemd-tools wheel clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -63,6 +63,12 @@ docker: $(STAMP) container-bases
 # The benchmark: ours vs a panoramisk peer vs a bare ceiling, scale, start-up, memory (~8 min).
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+# Call setup through the real Asterisk (SIPp, 100 calls/s): the shipped routine with callscreen
+# vs a bare FastAGI server vs no routine, INVITE -> 200 OK p50/p99 (~4 min; root). Installs SIPp
+# (Debian's sip-tester) and builds the Asterisk root filesystem when missing.
+bench-sipp: $(STAMP)
+	$(PY) -m bench.sipp
 
 # A long run of mixed calls; file descriptors, tasks and memory sampled every 10 s.
 soak: $(STAMP)

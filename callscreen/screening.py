@@ -14,7 +14,7 @@ from .db.store import CallRecord, Store
 from .fastagi import AgiSession, Reply
 from .metrics import Metrics
 from .numbers import DEFAULT_REGION, Caller, caller_from
-from .policy import FAIL_OPEN, Decision, ExtensionSettings
+from .policy import FAIL_OPEN, Decision, ExtensionSettings, Treatment
 from .treatments import TreatmentConfig
 
 log = logging.getLogger("callscreen.calls")
@@ -133,7 +133,38 @@ class Screener:
 
             session.send_then_close("EXEC MSet", variables, done=done)
             return None
+        if decision.treatment is Treatment.BUSY:
+            self._busy(session, started, ext, caller, decision, variables)
+            return None
         return self._treat(session, started, ext, caller, settings, decision, variables)
+
+    def _busy(
+        self,
+        session: AgiSession,
+        started: float,
+        ext: str,
+        caller: Caller,
+        decision: Decision,
+        variables: str,
+    ) -> None:
+        """The blocked path most calls take (issue #16): ``MSet``, ``EXEC Busy``, close, as two
+        reply callbacks like an allowed call's one: no task, no coroutine, no future. The same
+        steps as :meth:`_treat` with :func:`treatments.busy`."""
+
+        def busy_done(reply: Reply | None) -> None:  # the connection is closed
+            self._finish(session, started, ext, caller, decision, "" if reply is None else "busy")
+
+        def set_done(reply: Reply | None) -> None:
+            outcome = self._set_failed(session, reply)
+            if outcome or session.hung_up or session.closed:
+                session.close()  # fail open / the caller is gone: hand the channel back
+                self._finish(session, started, ext, caller, decision, outcome)
+                return
+            session.send_then(
+                "EXEC Busy", done=busy_done, timeout=self.treatment_config.busy_timeout, close=True
+            )
+
+        session.send_then("EXEC MSet", variables, done=set_done)
 
     async def _treat(
         self,

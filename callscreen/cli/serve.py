@@ -86,7 +86,9 @@ def _source(ctx: click.Context, name: str) -> str:
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
-    help="info logs one line per call.",
+    help="info (the default) logs one line per call, written in batches every 0.2 s and at "
+    "shutdown (about 5 us of CPU a call); warning leaves them out. The database call log "
+    "records every call either way.",
 )
 @click.option(
     "--log-format",

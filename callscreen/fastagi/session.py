@@ -39,6 +39,7 @@ class AgiSession:
     """
 
     __slots__ = (
+        "_close_after",
         "_close_transport",
         "_closed",
         "_deadline",
@@ -76,7 +77,8 @@ class AgiSession:
         self._pending: deque[Reply | BaseException] = deque()
         self._closed = False
         self._deadline: float | None = None  # when the awaited reply is overdue
-        self._done: Done | None = None  # set by send_then_close
+        self._done: Done | None = None  # set by send_then / send_then_close
+        self._close_after = False  # send_then_close: close when the reply comes
         self._verb = ""
 
     @property
@@ -141,16 +143,33 @@ class AgiSession:
 
         The cheap path for a conversation of one command (an allowed call): no task, no future.
         """
+        self.send_then(verb, *args, done=done, close=True)
+
+    def send_then(
+        self,
+        verb: str,
+        *args: str,
+        done: Done,
+        timeout: float | None = None,
+        close: bool = False,
+    ) -> None:
+        """Send a command without a coroutine; ``done(reply)`` runs when its reply comes
+        (``done(None)``, the connection closed, on EOF, an overdue or unreadable reply). With
+        ``close`` the connection is closed before ``done`` runs; else ``done`` may send the
+        next command: a short conversation (Busy) as a chain of callbacks, without a task."""
         if self._closed:
             done(None)
             return
         self._write(command(verb, *args))
         self._done = done
-        self._deadline, self._verb = asyncio.get_running_loop().time() + self.reply_timeout, verb
+        self._close_after = close
+        limit = self.reply_timeout if timeout is None else timeout
+        self._deadline, self._verb = asyncio.get_running_loop().time() + limit, verb
 
     def _finish(self, reply: Reply | None) -> None:
         done, self._done, self._deadline = self._done, None, None
-        self.close()
+        if self._close_after or reply is None:
+            self.close()
         if done is not None:
             done(reply)
 

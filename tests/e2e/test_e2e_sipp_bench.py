@@ -1,0 +1,25 @@
+"""The call-setup benchmark (bench/sipp.py, `make bench-sipp`) must not rot: a few calls each
+way through the real Asterisk, correctness only (no speed assertion), well under 30 s."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import bench.sipp
+
+
+def test_sipp_call_setup_bench_runs(e2e_ready: Path, tmp_path: Path) -> None:
+    a = argparse.Namespace(
+        rate=20.0, calls=10, rounds=1, entries=1000, workdir=tmp_path / "sipp", keep=True, json=None
+    )
+    res = bench.sipp.run(a)
+    text = bench.sipp.report(res)
+    assert res["ok"], text
+    for way in bench.sipp.WAYS:
+        got = res["ways"][way]
+        assert got["answered"] == got["calls"] == 10, text
+        assert 0 < got["p50_ms"] < 1000, text
+    # every screened call (and the warm-up's) left its line in callscreen's default log
+    assert res["server_call_lines_allowed"] == res["screened_calls_placed"] == 20
+    assert "screened - floor: p50" in text
