@@ -5,6 +5,9 @@ reply and closes. No lookup, no decision, no treatment: what Python can do at al
 Run the load generator with ``--no-check`` against it.
 
     .venv/bin/python -m bench.ceiling_server --port 4575
+    .venv/bin/python -m bench.ceiling_server --port 4576 --mset   # EXEC MSet instead (bench.sipp)
+
+It is also the "floor" of ``bench/sipp.py``: the least any AGI screener makes a call wait.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ import signal
 import sys
 
 CMD = b"SET VARIABLE CALLSCREEN_RESULT ALLOWED\n"
+
+
+#: ``--mset``: the command callscreen sends for an allowed call (an application, EXEC, rather than
+#: a variable), to tell Asterisk's cost of running an application from the server's own.
+MSET = b"EXEC MSet CALLSCREEN_RESULT=ALLOWED,CALLSCREEN_REASON=not-listed\n"
 
 
 class Ceiling(asyncio.Protocol):
@@ -62,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=4575)
+    ap.add_argument("--mset", action="store_true", help="send EXEC MSet (two variables) instead")
     a = ap.parse_args(argv)
+    if a.mset:
+        global CMD
+        CMD = MSET
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     import uvloop

@@ -13,7 +13,10 @@ Three ways into the same Asterisk, the same SIP caller, interleaved round by rou
 * **floor** -- the same routine with a bare FastAGI server in callscreen's place
   (``bench/ceiling_server.py``: read the environment, one ``SET VARIABLE CALLSCREEN_RESULT
   ALLOWED``, close): what any AGI screener pays;
-* **plain** -- the same context without the routine: ``Answer()`` at once.
+* **plain** -- the same context without the routine: ``Answer()`` at once;
+* **floor-mset** -- a diagnostic: the bare server sending what callscreen sends for an allowed
+  call (``EXEC MSet`` of two variables: Asterisk runs an application) instead of one
+  ``SET VARIABLE``. screened - floor-mset is callscreen's own share of the wait.
 
 Each call: INVITE (with SDP) -> 200 OK -> ACK -> BYE. The time from sending the INVITE to
 receiving the 200 OK is SIPp's response time (``-trace_rtt``, every call). Everything is
@@ -43,8 +46,8 @@ from bench import seed as seeder
 REPO = Path(__file__).resolve().parent.parent
 EXT = "2001"
 CALLER = "+12025550123"  # not on extension 2001's list in the seeded database
-WAYS = ("screened", "floor", "plain")
-PREFIX = {"screened": "1", "floor": "2", "plain": "3"}
+WAYS = ("screened", "floor", "floor-mset", "plain")
+PREFIX = {"screened": "1", "floor": "2", "plain": "3", "floor-mset": "4"}
 
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -129,6 +132,11 @@ exten => _3XXXX,1,Set(CALLSCREEN_URL=agi://127.0.0.1:{floor}/screen)
  same => n,Answer()
  same => n,Wait(60)
  same => n,Hangup()
+exten => _4XXXX,1,Set(CALLSCREEN_URL=agi://127.0.0.1:{floor_mset}/screen)
+ same => n,Gosub(callscreen,s,1(${{EXTEN:1}}))
+ same => n,Answer()
+ same => n,Wait(60)
+ same => n,Hangup()
 """
 
 
@@ -183,7 +191,7 @@ def map_hostname(root: Path) -> None:
         f.write(f"127.0.0.1 localhost {name}\n")
 
 
-def bench_asterisk(root: Path, ours: int, floor: int, logdir: Path) -> Any:
+def bench_asterisk(root: Path, ours: int, floor: int, floor_mset: int, logdir: Path) -> Any:
     """The test bed's Asterisk (tests/e2e/bed.py), SIP calls into the bench's context."""
     from tests.e2e import bed
 
@@ -192,7 +200,9 @@ def bench_asterisk(root: Path, ours: int, floor: int, logdir: Path) -> Any:
             super().write_config()
             etc = self.hostdir / "etc"
             ext = etc / "extensions.conf"
-            ext.write_text(ext.read_text() + CONTEXT.format(ours=ours, floor=floor))
+            ext.write_text(
+                ext.read_text() + CONTEXT.format(ours=ours, floor=floor, floor_mset=floor_mset)
+            )
             pjsip = etc / "pjsip.conf"
             text = pjsip.read_text()
             assert "context = sip-inbound" in text
@@ -430,22 +440,25 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     log(f"seeding {a.entries:,} entries ...")
     seeder.seed(workdir / "bench.db", a.entries)
-    floor_port = bed.free_port()
+    floor_port, mset_port = bed.free_port(), bed.free_port()
     floor_log = (workdir / "floor.log").open("ab")
-    floor = subprocess.Popen(
-        [sys.executable, "-m", "bench.ceiling_server", "--port", str(floor_port)],
-        cwd=REPO,
-        stdout=floor_log,
-        stderr=floor_log,
-        start_new_session=True,
-    )
+    floors = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.ceiling_server", "--port", str(port), *extra],
+            cwd=REPO,
+            stdout=floor_log,
+            stderr=floor_log,
+            start_new_session=True,
+        )
+        for port, extra in ((floor_port, ()), (mset_port, ("--mset",)))
+    ]
     server = bed.Server(workdir / "bench.db", workdir)  # callscreen serve, the defaults
     asterisk = None
     runs: list[dict[str, Any]] = []
     sniffer: Sniffer | None = None
     try:
         server.start()
-        asterisk = bench_asterisk(root, server.port, floor_port, workdir)
+        asterisk = bench_asterisk(root, server.port, floor_port, mset_port, workdir)
         asterisk.start()
         log(f"Asterisk up (SIP on 127.0.0.1:{asterisk.sip_port}); sipp {a.calls} calls a run")
         sniffer = Sniffer(asterisk.sip_port)
@@ -476,8 +489,9 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         if asterisk is not None:
             asterisk.stop()
         rc = server.stop()
-        floor.terminate()
-        floor.wait(10)
+        for floor in floors:
+            floor.terminate()
+            floor.wait(10)
         floor_log.close()
     srv_log = server.log.read_text(errors="replace")
     allowed = srv_log.count(f"call to {EXT} from {CALLER}: ALLOWED")
@@ -524,11 +538,14 @@ def report(res: dict[str, Any]) -> str:
     lines += [
         "",
         "screened: the shipped routine + callscreen serve (defaults); floor: the same routine + "
-        "a bare FastAGI server (one SET VARIABLE); plain: no routine. Times from the packets' "
+        "a bare FastAGI server (one SET VARIABLE); floor-mset: the bare server sending EXEC MSet "
+        "as callscreen does; plain: no routine. Times from the packets' "
         "kernel timestamps on lo (SIPp p50: SIPp's own, in whole ms, as a cross-check).",
         f"screened - floor: p50 {d50:+.3f} ms, p99 {d99:+.3f} ms "
         f"(target: p50 within 0.5 ms: {'MET' if d50 <= 0.5 else 'MISS'}); "
-        f"floor - plain: p50 {w['floor']['p50_ms'] - w['plain']['p50_ms']:+.3f} ms",
+        f"floor - plain: p50 {w['floor']['p50_ms'] - w['plain']['p50_ms']:+.3f} ms; "
+        f"screened - floor-mset (callscreen's own share): p50 "
+        f"{w['screened']['p50_ms'] - w['floor-mset']['p50_ms']:+.3f} ms",
         f"checks: callscreen logged {res['server_call_lines_allowed']} ALLOWED call lines for "
         f"{res['screened_calls_placed']} screened calls; channels left {res['channels_left']}; "
         f"server exit {res['server_exit']}; machine busy {res['machine_cpus_busy']} CPUs "
