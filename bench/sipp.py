@@ -421,7 +421,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "max_ms": round(times[-1], 3) if times else 0.0,
             "round_p50_ms": [round(x, 3) for x in rounds],
             "sipp_p50_ms": percentile(sorted(t for r in mine for t in r["sipp_times_ms"]), 50),
-            "failed_runs": sum(1 for r in mine if r["sipp_exit"] != 0),
+            "failed_runs": sum(1 for r in mine if r["sipp_exit"] != 0),  # SIPp: a call failed
         }
     return out
 
@@ -476,7 +476,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                 r["round"] = rnd + 1
                 runs.append(r)
                 log(
-                    f"round {rnd + 1}/{a.rounds} {way}: {r['answered']}/{r['calls']} answered, "
+                    f"round {rnd + 1}/{a.rounds} {way}: {r['answered']}/{r['calls']} timed, "
                     f"p50 {percentile(sorted(r['times_ms']), 50):.3f} ms "
                     f"p99 {percentile(sorted(r['times_ms']), 99):.3f} ms"
                     + (f" (sipp exit {r['sipp_exit']})" if r["sipp_exit"] else "")
@@ -510,7 +510,11 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         "errors": [r["errors"] or r["stdout_tail"] for r in runs if r["sipp_exit"]][:3],
         "workdir": str(workdir),
     }
-    ok = all(w["answered"] == w["calls"] for w in res["ways"].values())
+    # Every call answered (SIPp exits 0 only then); the sniffer timed (nearly) all of them:
+    # AF_PACKET may drop a packet now and then on a busy machine (counted, not hidden).
+    ok = all(r["sipp_exit"] == 0 for r in runs) and all(
+        w["answered"] >= 0.99 * w["calls"] for w in res["ways"].values()
+    )
     res["ok"] = ok and allowed == screened_calls and left == 0 and rc == 0
     if not a.keep and a.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -523,7 +527,7 @@ def report(res: dict[str, Any]) -> str:
         f"INVITE -> 200 OK at {res['rate']:g} calls/s, {res['rounds']} rounds of "
         f"{res['calls_per_run']:,} calls a way, interleaved (SIPp -> Asterisk 22 -> Answer)",
         "",
-        f"{'way':<10} {'calls':>7} {'answered':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
+        f"{'way':<10} {'calls':>7} {'timed':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} {'SIPp p50':>8}  rounds' p50 ms",
     ]
     for way in WAYS:
