@@ -481,8 +481,12 @@ def part_profile(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
     m = seeded(workdir, a.entries, seeds)
     db = copy_db(Path(m["db"]), workdir / "run-profile.db")
     raw = workdir / "profile.txt"
+    global QUIET_WAIT
     with running("ours", db, workdir) as srv:
         log("profile: py-spy on ours at concurrency 50 ...")
+        if QUIET_WAIT:  # before py-spy starts: its duration must cover the load, not a wait
+            wait_quiet(0.15 + 0.05)
+        quiet, QUIET_WAIT = QUIET_WAIT, 0.0
         rec = subprocess.Popen(
             [
                 str(spy if spy.exists() else "py-spy"),
@@ -514,6 +518,7 @@ def part_profile(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
             "--warmup",
             "0.5",
         )
+        QUIET_WAIT = quiet
         rec.wait(60)
     return [hot_spots(raw)]
 
