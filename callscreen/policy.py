@@ -6,9 +6,12 @@ Order (the README and ``callscreen check`` show the same):
 2. anonymous caller, and the extension (blocking on) or the account
    (account-wide blocking on) blocks anonymous callers               -> BLOCKED  anonymous
 3. extension blocking on and the number is on its block list        -> BLOCKED  ext-blocklist
-4. account-wide blocking on and the number is on the account list   -> BLOCKED  account-blocklist
+4. extension blocking on and the caller's name matches one of its
+   name rules (``block add --ext EXT --name "Scam Likely"``)          -> BLOCKED  name-rule
+5. account-wide blocking on and the number is on the account list   -> BLOCKED  account-blocklist
    (for every extension, also one whose own blocking is off or that was never configured)
-5. otherwise                                                        -> ALLOWED  blocking-off when
+6. account-wide blocking on and the name matches an account rule    -> BLOCKED  name-rule
+7. otherwise                                                        -> ALLOWED  blocking-off when
    the extension's blocking is off, else not-listed
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from . import names
 from .numbers import Caller
 
 
@@ -41,11 +45,19 @@ class Kind(enum.StrEnum):
     ALLOW = "allow"
 
 
+class Field(enum.StrEnum):
+    """What an entry matches: the caller's number, or the caller's name (a name rule)."""
+
+    NUMBER = "number"
+    NAME = "name"
+
+
 class Reason(enum.StrEnum):
     ALLOWLIST = "allowlist"
     ANONYMOUS = "anonymous"
     EXT_BLOCKLIST = "ext-blocklist"
     ACCOUNT_BLOCKLIST = "account-blocklist"
+    NAME_RULE = "name-rule"
     BLOCKING_OFF = "blocking-off"
     NOT_LISTED = "not-listed"
     ERROR = "error"
@@ -83,6 +95,7 @@ class Entry:
     raw: str
     ext: str | None = None
     note: str = ""
+    field: Field = Field.NUMBER  # NAME: value is a caller-name rule (callscreen.names)
 
     @property
     def pattern(self) -> str:
@@ -90,9 +103,15 @@ class Entry:
 
     def applies(self, ext: str, e164: str) -> bool:
         """Whether this entry covers a call from ``e164`` to extension ``ext``."""
-        if self.scope is Scope.EXTENSION and self.ext != ext:
+        if (self.scope is Scope.EXTENSION and self.ext != ext) or self.field is Field.NAME:
             return False
         return e164.startswith(self.value) if self.prefix else e164 == self.value
+
+    def applies_name(self, ext: str, name: str) -> bool:
+        """Whether this name rule covers a caller named ``name`` (a names.caller_key)."""
+        if self.field is not Field.NAME or (self.scope is Scope.EXTENSION and self.ext != ext):
+            return False
+        return names.matches(self.value, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +146,17 @@ def _best_by_list(ext: str, number: str, entries: list[Entry]) -> dict[tuple[Sco
     return best
 
 
+def _best_name_rules(ext: str, name: str, entries: list[Entry]) -> dict[Scope, Entry]:
+    """The most specific block name rule that matches, for each scope."""
+    best: dict[Scope, Entry] = {}
+    for e in entries:
+        if e.kind is Kind.BLOCK and e.applies_name(ext, name):
+            old = best.get(e.scope)
+            if old is None or names.specificity(e.value) > names.specificity(old.value):
+                best[e.scope] = e
+    return best
+
+
 def decide(
     account: AccountSettings,
     ext: ExtensionSettings,
@@ -145,8 +175,13 @@ def decide(
         (ext.enabled and ext.block_anonymous) or (account.enabled and account.block_anonymous)
     ):
         return Decision(Result.BLOCKED, Reason.ANONYMOUS, treatment)
+    named = _best_name_rules(ext.ext, caller.name, entries) if caller.name and entries else {}
     if ext.enabled and (hit := best.get((Scope.EXTENSION, Kind.BLOCK))) is not None:
         return Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, treatment, hit)
+    if ext.enabled and (hit := named.get(Scope.EXTENSION)) is not None:
+        return Decision(Result.BLOCKED, Reason.NAME_RULE, treatment, hit)
     if account.enabled and (hit := best.get((Scope.ACCOUNT, Kind.BLOCK))) is not None:
         return Decision(Result.BLOCKED, Reason.ACCOUNT_BLOCKLIST, treatment, hit)
+    if account.enabled and (hit := named.get(Scope.ACCOUNT)) is not None:
+        return Decision(Result.BLOCKED, Reason.NAME_RULE, treatment, hit)
     return Decision(Result.ALLOWED, Reason.NOT_LISTED if ext.enabled else Reason.BLOCKING_OFF)

@@ -33,12 +33,18 @@ def extension_of(env: Mapping[str, str]) -> str:
 
 
 def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
-    return caller_from(env.get("agi_callerid", ""), env.get("agi_callingpres"), region)
+    """The caller: number, presentation, and the name (``agi_calleridname``) for name rules."""
+    return caller_from(
+        env.get("agi_callerid", ""),
+        env.get("agi_callingpres"),
+        region,
+        env.get("agi_calleridname"),
+    )
 
 
 def decide(lookup: Lookup, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
     """The decision for one call, read fresh from the store (raises StoreError)."""
-    account, settings, entries = lookup.read(ext, caller.e164)
+    account, settings, entries = lookup.read(ext, caller.e164, caller.name)
     return settings, policy.decide(account, settings, caller, entries)
 
 

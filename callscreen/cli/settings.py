@@ -170,9 +170,22 @@ def _show_account(data: dict[str, Any], as_json: bool) -> None:
     metavar="N",
     help="agi_callingpres as Asterisk sends it (e.g. 67: no caller ID).",
 )
+@click.option(
+    "--name",
+    default=None,
+    metavar="NAME",
+    help='The caller\'s name (agi_calleridname), for name rules: e.g. "Scam Likely".',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_json: bool) -> None:
+def check(
+    obj: Ctx,
+    extension: str,
+    caller: str,
+    callingpres: str | None,
+    name: str | None,
+    as_json: bool,
+) -> None:
     """Show the decision the server would make for CALLER calling EXT, and why.
 
     CALLER is a number in any common form, or "anonymous" / "" for no caller ID.
@@ -182,7 +195,9 @@ def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_jso
     except ValueError:  # not a number: presentation unknown, as the server reads it
         pres = None
     data = obj.run(
-        lambda s: ops.check(s, obj.actor, extension, caller, callingpres=pres, region=obj.region)
+        lambda s: ops.check(
+            s, obj.actor, extension, caller, callingpres=pres, region=obj.region, name=name
+        )
     )
     if as_json:
         emit_json(data)
@@ -193,9 +208,14 @@ def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_jso
         ["treatment", data["treatment"] or ""],
         ["caller", _display(data["caller"])],
     ]
+    if name is not None:
+        rows.append(["name", name])
     if e := data["entry"]:
         where = "account" if e["scope"] == Scope.ACCOUNT.value else "extension"
-        rows.append(["matched", f"{e['pattern']} ({e['raw']}) on the {where} {e['kind']} list"])
+        what = "name rule " if e["field"] == "name" else ""
+        rows.append(
+            ["matched", f"{what}{e['pattern']} ({e['raw']}) on the {where} {e['kind']} list"]
+        )
     table(f"call to {extension}", ["", ""], rows)
 
 

@@ -173,9 +173,11 @@ async def check(
     *,
     callingpres: int | None = None,
     region: str = DEFAULT_REGION,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """The decision the server would make for ``caller`` calling ``ext`` (as ``check --json``),
-    read through the call path's own Lookup (so it cannot disagree with a real call)."""
+    read through the call path's own Lookup (so it cannot disagree with a real call).
+    ``name`` is the caller's name as Asterisk would send it (``agi_calleridname``)."""
     check_ext(ext)
     try:
         if not is_anonymous(caller, callingpres):
@@ -183,7 +185,7 @@ async def check(
     except InvalidNumber as exc:
         raise InvalidInput(str(exc)) from None
     permit_ext(actor, ext)
-    who = caller_from(caller, "0" if callingpres is None else str(callingpres), region)
+    who = caller_from(caller, "0" if callingpres is None else str(callingpres), region, name)
 
     def read() -> tuple[ExtensionSettings, Decision]:
         lookup = Lookup(store.path)
@@ -193,7 +195,9 @@ async def check(
             lookup.close()
 
     settings, decision = await asyncio.to_thread(read)
-    return decision_json(ext, who.raw, who.e164, who.anonymous, settings, decision)
+    out = decision_json(ext, who.raw, who.e164, who.anonymous, settings, decision)
+    out["caller"]["name"] = name
+    return out
 
 
 def decision_json(
@@ -206,6 +210,7 @@ def decision_json(
             "scope": d.entry.scope.value,
             "kind": d.entry.kind.value,
             "pattern": d.entry.pattern,
+            "field": d.entry.field.value,
             "raw": d.entry.raw,
             "note": d.entry.note,
         }
