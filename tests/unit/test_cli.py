@@ -60,6 +60,7 @@ def test_check_json_shape(run: Run) -> None:
         "raw": "011 44 20 7123 4567",
         "e164": "+442071234567",
         "anonymous": False,
+        "name": None,
     }
 
 

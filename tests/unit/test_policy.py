@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from callscreen.numbers import caller_from, parse_pattern
+from callscreen.names import parse_rule
 from callscreen.policy import (
     AccountSettings,
     Entry,
     ExtensionSettings,
+    Field,
     Kind,
     Reason,
     Result,
@@ -24,6 +26,20 @@ def entry(scope: Scope, kind: Kind, text: str, ext: str | None = "101") -> Entry
     p = parse_pattern(text)
     return Entry(
         next(_ids), scope, kind, p.value, p.prefix, p.raw, ext if scope is Scope.EXTENSION else None
+    )
+
+
+def name(scope: Scope, text: str, ext: str | None = "101", kind: Kind = Kind.BLOCK) -> Entry:
+    r = parse_rule(text)
+    return Entry(
+        next(_ids),
+        scope,
+        kind,
+        r.value,
+        False,
+        r.raw,
+        ext if scope is Scope.EXTENSION else None,
+        field=Field.NAME,
     )
 
 
@@ -173,7 +189,42 @@ CASES = [
         "blocking-off",
     ),
     ("garbage caller id", ACC_ON, ON, "Bob", [entry(A, BLOCK, "+1*")], "ALLOWED", "not-listed"),
-]
+    # Caller-name rules: (number, agi_calleridname) callers.
+    ("ext name rule", ACC_OFF, ON, (CALLER, "Scam Likely"), [name(E, "Scam Likely")],
+     "BLOCKED", "name-rule"),
+    ("name rule, other case and spaces", ACC_OFF, ON, (CALLER, " SCAM   likely "),
+     [name(E, "scam likely")], "BLOCKED", "name-rule"),
+    ("name rule, another name", ACC_OFF, ON, (CALLER, "Scam Likely Not"),
+     [name(E, "Scam Likely")], "ALLOWED", "not-listed"),
+    ("name rule, no name", ACC_OFF, ON, CALLER, [name(E, "Scam Likely")], "ALLOWED",
+     "not-listed"),
+    ("ext name rule, ext off", ACC_ON, OFF, (CALLER, "Scam Likely"), [name(E, "Scam Likely")],
+     "ALLOWED", "blocking-off"),
+    ("other ext's name rule", ACC_OFF, ON, (CALLER, "Scam Likely"),
+     [name(E, "Scam Likely", ext="102")], "ALLOWED", "not-listed"),
+    ("account name rule, ext off", ACC_ON, OFF, (CALLER, "V12345"), [name(A, "V*")],
+     "BLOCKED", "name-rule"),
+    ("account name rule, account off", ACC_OFF, ON, (CALLER, "V12345"), [name(A, "V*")],
+     "ALLOWED", "not-listed"),
+    ("ext allow beats ext name rule", ACC_OFF, ON, (CALLER, "SPAM?"),
+     [name(E, "*spam*"), entry(E, ALLOW, CALLER)], "ALLOWED", "allowlist"),
+    ("account allow beats account name rule", ACC_ON, ON, (CALLER, "SPAM?"),
+     [name(A, "*spam*"), entry(A, ALLOW, "+1303*")], "ALLOWED", "allowlist"),
+    ("anonymous rule before name rule", ACC_OFF, ON_ANON, ("anonymous", "Scam Likely"),
+     [name(E, "Scam Likely")], "BLOCKED", "anonymous"),
+    ("anonymous caller, name rule", ACC_OFF, ON, ("anonymous", "Scam Likely"),
+     [name(E, "Scam Likely")], "BLOCKED", "name-rule"),
+    ("ext number entry before ext name rule", ACC_OFF, ON, (CALLER, "Scam Likely"),
+     [name(E, "Scam Likely"), entry(E, BLOCK, CALLER)], "BLOCKED", "ext-blocklist"),
+    ("ext name rule before account number entry", ACC_ON, ON, (CALLER, "Scam Likely"),
+     [entry(A, BLOCK, CALLER), name(E, "Scam Likely")], "BLOCKED", "name-rule"),
+    ("unknown is no name", ACC_OFF, ON, (CALLER, "unknown"), [name(E, "*n*"), name(E, "unknown")],
+     "ALLOWED", "not-listed"),
+    ("an allow name entry counts for nothing", ACC_OFF, ON, (CALLER, "Scam Likely"),
+     [name(E, "Scam Likely", kind=ALLOW), entry(E, BLOCK, CALLER)], "BLOCKED", "ext-blocklist"),
+    ("a name rule does not match the number", ACC_OFF, ON, (CALLER, "Bob"),
+     [name(E, CALLER)], "ALLOWED", "not-listed"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -184,12 +235,13 @@ CASES = [
 def test_decision_table(
     account: AccountSettings,
     ext: ExtensionSettings,
-    caller: str,
+    caller: str | tuple[str, str],
     entries: list[Entry],
     result: str,
     reason: str,
 ) -> None:
-    d = decide(account, ext, caller_from(caller), entries)
+    number, name_ = caller if isinstance(caller, tuple) else (caller, None)
+    d = decide(account, ext, caller_from(number, name=name_), entries)
     assert (d.result.value, d.reason.value) == (result, reason)
     assert (d.treatment is not None) == (d.result is Result.BLOCKED)
 
@@ -219,3 +271,11 @@ def test_most_specific_entry_is_reported() -> None:
 def test_mailbox_default() -> None:
     assert ExtensionSettings("101").voicemail_box == "101@default"
     assert ExtensionSettings("101", mailbox="9@ctx").voicemail_box == "9@ctx"
+
+
+def test_name_rule_decision_names_the_most_specific_rule() -> None:
+    rules = [name(E, "*likely"), name(E, "scam*"), name(E, "Scam Likely"), name(E, "*am*")]
+    d = decide(ACC_OFF, ON, caller_from(CALLER, name="Scam Likely"), rules)
+    assert d.reason is Reason.NAME_RULE and d.entry is rules[2]
+    d = decide(ACC_OFF, ON, caller_from(CALLER, name="Scam Probably"), rules)
+    assert d.entry is rules[1]  # one wildcard beats two
