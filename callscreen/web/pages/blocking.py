@@ -37,6 +37,7 @@ REASONS = {
     "anonymous": "no caller ID",
     "ext-blocklist": "on this extension's blocked list",
     "account-blocklist": "blocked for the whole account",
+    "name-rule": "the caller's name matched a blocked name",
     "blocking-off": "blocking was off",
     "not-listed": "not on a list",
     "error": "let through on an error",
@@ -211,17 +212,48 @@ def _add(kind: Kind) -> Any:
     return add
 
 
+@page
+async def block_name(p: Page) -> Response:
+    """Block a caller name (a name rule): the Blocked Numbers card's second form."""
+    t = target_of(p)
+    name, note = p.field("name"), p.field("note")
+    try:
+        result = await lists.list_add(
+            p.store,
+            p.actor,
+            scope=t.scope,
+            ext=t.ext,
+            kind=Kind.BLOCK,
+            numbers=[],
+            names=[name],
+            note=note,
+            for_=TEMPORARY if p.field("days30") else None,
+        )
+    except InvalidInput as exc:
+        ctx = await page_context(p, t)
+        ctx["errors"] = {"block_name": str(exc).strip().splitlines()[0]}
+        ctx["typed"] = {"block_name": {"name": name, "note": note}}
+        return p.render("blocking.html", 400, **ctx)
+    if result["added"]:
+        message = f"Blocked callers named {result['added'][0]}"
+    else:
+        message = f"Callers named {result['already_listed'][0]} were already blocked"
+    return p.done(t.base, message)
+
+
 def _remove(kind: Kind) -> Any:
     @page
     async def remove(p: Page) -> Response:
         t = target_of(p)
+        name = p.field("name") if "name" in p.form else None  # a name rule's Remove button
         result = await lists.list_remove(
             p.store,
             p.actor,
             scope=t.scope,
             ext=t.ext,
             kind=kind,
-            numbers=[p.field("number")],
+            numbers=[] if name is not None else [p.field("number")],
+            names=[name] if name is not None else [],
             region=p.region,
         )
         if result["removed"]:
@@ -246,6 +278,7 @@ def routes() -> list[Route]:
                 Route(f"{base}/{kind.value}", _add(kind), methods=["POST"]),
                 Route(f"{base}/{kind.value}/remove", _remove(kind), methods=["POST"]),
             ]
+        out.append(Route(f"{base}/block/name", block_name, methods=["POST"]))
     return out
 
 
