@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -114,10 +116,8 @@ _TEXT = st.text(alphabet="abV *?\u00df", max_size=8)
 def test_the_index_finds_what_matching_finds(rules: list[str], name: str) -> None:
     parsed = []
     for r in rules:
-        try:
+        with contextlib.suppress(InvalidName):
             parsed.append(parse_rule(r).value)
-        except InvalidName:
-            pass
     key = caller_key(name)
     if key is None:
         return

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callscreen.numbers import caller_from, parse_pattern
 from callscreen.names import parse_rule
+from callscreen.numbers import caller_from, parse_pattern
 from callscreen.policy import (
     AccountSettings,
     Entry,

@@ -6,7 +6,6 @@ import html
 import re
 from urllib.parse import quote
 
-
 from .conftest import Web
 from .test_pages import entries, flash, follow, post, sign_in
 
