@@ -662,7 +662,7 @@ def test_block_a_caller_name_from_the_blocked_numbers_card(page: Page, portal: P
     blocked.get_by_text("Block a caller name").click()
     field.fill("Sc*am")
     with page.expect_response(lambda r: r.request.method == "POST") as bad:
-        blocked.get_by_role("button", name="Block caller name").click()
+        blocked.get_by_role("button", name="Save caller name").click()
     assert bad.value.status == 400
     blocked = region(page, "Blocked Numbers")
     expect(blocked.get_by_role("alert")).to_have_text(
@@ -673,7 +673,7 @@ def test_block_a_caller_name_from_the_blocked_numbers_card(page: Page, portal: P
     field.fill("Scam Likely")
     blocked.get_by_label("Note (caller name)").fill("carrier tag")
     with page.expect_response(lambda r: r.request.method == "POST") as ok:
-        blocked.get_by_role("button", name="Block caller name").click()
+        blocked.get_by_role("button", name="Save caller name").click()
     assert ok.value.status == 303
     expect(flash(page)).to_have_text("Blocked callers named scam likely")
     row = region(page, "Blocked Numbers").get_by_role("row").filter(has_text="Caller name:")
