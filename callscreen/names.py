@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .inert import has_unsafe
+
 #: The most characters a rule may have (a CNAM name is at most 15; SIP display names are longer).
 MAX_RULE = 100
 #: agi_calleridname when Asterisk has no valid name (compared after :func:`key`).
@@ -37,10 +39,6 @@ ALLOW_REFUSED = (
 )
 
 _SPACE = re.compile(r"\s+")
-# The characters inert.text would escape (controls, bidi, separators, surrogates), not "\".
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
 
 
 class InvalidName(ValueError):
@@ -77,7 +75,7 @@ def parse_rule(text: str) -> NameRule:
     raw = text.strip()
     if not raw:
         raise InvalidName('give a caller name (e.g. "Scam Likely", "V*", "*spam*")')
-    if _UNSAFE.search(raw):
+    if has_unsafe(raw):
         raise InvalidName("a caller name cannot hold control characters")
     if len(raw) > MAX_RULE:
         raise InvalidName(f"a caller name has at most {MAX_RULE} characters")

@@ -96,3 +96,11 @@ def test_export_and_import_carry_name_rules(run: Run, tmp_path) -> None:  # type
     bad.write_text("number\nname:Mum\n")
     err = run("import", str(bad), "--ext", "101", "--list", "allow", code=2, lines=2)
     assert "a caller name can only be blocked" in err
+
+
+def test_stats_marks_a_name_rule(run: Run) -> None:  # noqa: F811
+    run("block", "add", "--ext", "101", "--name", "V*")
+    out = run("stats")
+    assert "name: v*" in out
+    [never] = run.json("stats")["never_matched"]["oldest"]  # type: ignore[index]
+    assert never["pattern"] == "name: v*"
