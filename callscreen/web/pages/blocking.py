@@ -134,9 +134,10 @@ async def _listed(p: Page, t: Target, numbers: set[str]) -> set[str]:
     found = set()
     for n in numbers:
         page_ = await lists.list_entries(
-            p.store, p.actor, scope=t.scope, ext=t.ext, kind=Kind.BLOCK, limit=1, q=n
+            p.store, p.actor, scope=t.scope, ext=t.ext, kind=Kind.BLOCK, limit=2, q=n
         )
-        if page_["entries"] and page_["entries"][0]["value"] == n:
+        # limit 2: a caller-name rule may be spelled like the number (it is not the number's).
+        if any(e["value"] == n and e["field"] == "number" for e in page_["entries"]):
             found.add(n)
     return found
 
