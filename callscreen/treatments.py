@@ -80,9 +80,15 @@ async def torture(session: AgiSession, config: TreatmentConfig) -> str:
 async def run(
     treatment: Treatment, session: AgiSession, mailbox: str, config: TreatmentConfig
 ) -> str:
+    """Run a blocked caller's treatment (or a failed challenge's fallback); what happened."""
     if treatment is Treatment.BUSY:
         await busy(session, config)
         return "busy"
     if treatment is Treatment.VOICEMAIL:
         return await voicemail(session, mailbox, config)
-    return await torture(session, config)
+    if treatment is Treatment.HANGUP:
+        await session.send("HANGUP")
+        return "hangup"
+    if treatment is Treatment.TORTURE:
+        return await torture(session, config)
+    raise ValueError(f"not a treatment to run: {treatment}")

@@ -114,6 +114,11 @@ def test_ext_and_account_show(run: Run) -> None:
         "treatment": "busy",
         "treatment_set": False,
         "mailbox": "777@default",
+        "unknown": "allow",
+        "remember": "0",
+        "remember_set": False,
+        "challenge_fallback": "busy",
+        "challenge_fallback_set": False,
         "blocked_numbers": 0,
         "allowed_numbers": 0,
     }
@@ -126,12 +131,20 @@ def test_ext_and_account_show(run: Run) -> None:
             "treatment": "voicemail",
             "treatment_set": True,
             "mailbox": "5@office",
+            "unknown": "allow",
+            "remember": "0",
+            "remember_set": False,
+            "challenge_fallback": "busy",
+            "challenge_fallback_set": False,
         }
     ]
     assert run.json("account", "show") == {
         "enabled": False,
         "anonymous": "allow",
+        "unknown": "allow",
         "treatment": "busy",
+        "remember": "0",
+        "challenge_fallback": "busy",
     }
     assert "101" in run("ext", "list")  # the table for people
 
