@@ -193,7 +193,11 @@ class Screener:
                 outcome += f", {failed}"
             elif decision.treatment is not None and not session.hung_up:
                 done = await treatments.run(
-                    decision.treatment, session, settings.voicemail_box, self.treatment_config
+                    decision.treatment,
+                    session,
+                    settings.voicemail_box,
+                    self.treatment_config,
+                    answered=True,
                 )
                 outcome += f", {done}"
         finally:

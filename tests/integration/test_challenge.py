@@ -59,7 +59,7 @@ async def test_silence_gets_the_fallback_busy(port: int, store: Store) -> None:
     await store.set_extension("101", enabled=True, unknown=Rule.CHALLENGE)
     t = await place_call(port, ext="101", callerid="+13035551212", channel=Channel(keys=[]))
     assert len(t.said) == 2  # asked twice
-    assert t.commands[-2:] == [mset("BLOCKED", "challenge-failed", "busy"), "EXEC Busy"]
+    assert t.commands[-2:] == [mset("BLOCKED", "challenge-failed", "busy"), 'EXEC Busy "5"']
     assert t.commands.count('WAIT FOR DIGIT "1000"') == 2
     # Answered for the prompt: Busy is only a tone now, no cause 17.
     assert "HANGUPCAUSE" not in t.variables
