@@ -73,7 +73,7 @@ def challenger(
 async def test_right_digit_reaches_dial(
     ami: Ami, challenger: tuple[Server, Cli, list[str]]
 ) -> None:
-    srv, cli, url = challenger
+    _srv, cli, url = challenger
     cli("ext", "set", "260", "--enable", "--unknown", "challenge")
     call = await ami.originate("260", CALLER, variables=url)
     await answer_challenge(ami, call, lambda d: d, tries=1)
@@ -86,7 +86,7 @@ async def test_right_digit_reaches_dial(
 async def test_wrong_digit_twice_gets_the_fallback(
     ami: Ami, challenger: tuple[Server, Cli, list[str]]
 ) -> None:
-    srv, cli, url = challenger
+    _srv, cli, url = challenger
     cli("ext", "set", "261", "--enable", "--unknown", "challenge", "--challenge-fallback", "busy")
     call = await ami.originate("261", CALLER, variables=url)
     await answer_challenge(ami, call, wrong, tries=2)
@@ -134,7 +134,7 @@ async def test_hangup_mid_prompt_leaves_no_channel(
 async def test_remember_lets_the_second_call_through_unchallenged(
     ami: Ami, challenger: tuple[Server, Cli, list[str]]
 ) -> None:
-    srv, cli, url = challenger
+    _srv, cli, url = challenger
     cli("ext", "set", "264", "--enable", "--unknown", "challenge", "--remember", "30d")
     first = await ami.originate("264", CALLER, variables=url)
     await answer_challenge(ami, first, lambda d: d, tries=1)
