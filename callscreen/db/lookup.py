@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from ..names import NameIndex
-from ..policy import AccountSettings, Entry, ExtensionSettings, Field, Kind, Scope, Treatment
+from ..policy import (
+    AccountSettings,
+    Entry,
+    ExtensionSettings,
+    Field,
+    Kind,
+    Rule,
+    Scope,
+    Treatment,
+)
 from .errors import StoreError
 from .schema import connect
 
@@ -30,11 +39,11 @@ ACCOUNT_ID = 1
 
 _ENTRY_COLUMNS = "id, scope, kind, value, prefix, raw, ext, note, field"
 
-_ACCOUNT_SQL = "SELECT enabled, block_anonymous, treatment FROM accounts WHERE id = ?"
-_EXTENSION_SQL = (
-    "SELECT enabled, block_anonymous, treatment, mailbox FROM extensions "
-    "WHERE account_id = ? AND ext = ?"
-)
+#: The settings columns, read by the call path here and by the store (one row shape each).
+ACCOUNT_COLUMNS = "enabled, anonymous, treatment, unknown, remember, fallback"
+EXTENSION_COLUMNS = "enabled, anonymous, treatment, mailbox, unknown, remember, fallback"
+_ACCOUNT_SQL = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+_EXTENSION_SQL = f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?"
 _PREFIXES_SQL = (
     f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND prefix = 1"
 )
@@ -69,11 +78,32 @@ def entry_from_row(row: tuple[Any, ...]) -> Entry:
 
 
 def extension_from_row(ext: str, row: tuple[Any, ...] | None) -> ExtensionSettings:
+    """Settings from a row of :data:`EXTENSION_COLUMNS` (None: never configured, all off)."""
     if row is None:
-        return ExtensionSettings(ext)  # never configured: blocking off
-    on, anon, treatment, mailbox = row
+        return ExtensionSettings(ext)
+    on, anon, treatment, mailbox, unknown, remember, fallback = row
     return ExtensionSettings(
-        ext, bool(on), bool(anon), Treatment(treatment) if treatment else None, mailbox or None
+        ext,
+        bool(on),
+        Rule(anon),
+        Treatment(treatment) if treatment else None,
+        mailbox or None,
+        Rule(unknown),
+        None if remember is None else float(remember),
+        Treatment(fallback) if fallback else None,
+    )
+
+
+def account_from_row(row: tuple[Any, ...]) -> AccountSettings:
+    """Settings from a row of :data:`ACCOUNT_COLUMNS`."""
+    on, anon, treatment, unknown, remember, fallback = row
+    return AccountSettings(
+        bool(on),
+        Rule(anon),
+        Treatment(treatment),
+        Rule(unknown),
+        float(remember),
+        Treatment(fallback),
     )
 
 
@@ -156,7 +186,11 @@ class Lookup:
             raise StoreError(f"reading settings: {exc}") from exc
         if row is None:
             raise StoreError("the account row is missing")
-        self._account = AccountSettings(bool(row[0]), bool(row[1]), Treatment(row[2]))
+        try:
+            self._account = account_from_row(row)
+        except ValueError as exc:
+            self._version = None
+            raise StoreError(f"reading settings: {exc}") from exc
         self._extensions.clear()
         self._prefixes = prefixes
         self._prefix_lengths = tuple(sorted({len(v) for v in prefixes}))
@@ -201,5 +235,8 @@ class Lookup:
                 row = self._conn.execute(_EXTENSION_SQL, (ACCOUNT_ID, ext)).fetchone()
             except sqlite3.Error as exc:
                 raise StoreError(f"reading settings: {exc}") from exc
-            settings = self._extensions[ext] = extension_from_row(ext, row)
+            try:
+                settings = self._extensions[ext] = extension_from_row(ext, row)
+            except ValueError as exc:  # a value the CHECK constraints should have refused
+                raise StoreError(f"reading settings of {ext}: {exc}") from exc
         return self._account, settings

@@ -17,16 +17,55 @@ from typing import Any
 import aiosqlite
 
 from ..numbers import Pattern
-from ..policy import AccountSettings, Entry, ExtensionSettings, Field, Kind, Scope, Treatment
+from ..policy import (
+    AccountSettings,
+    Entry,
+    ExtensionSettings,
+    Field,
+    Kind,
+    Rule,
+    Scope,
+    Treatment,
+)
 from . import audit as _audit
 from .audit import AuditEntry
 from .calllog import CallLogMixin
 from .calllog import CallRecord as CallRecord  # re-exported: the store's row type
 from .errors import InvalidInput, StoreError
-from .lookup import _ENTRY_COLUMNS, ACCOUNT_ID, entry_from_row
+from .lookup import (
+    _ENTRY_COLUMNS,
+    ACCOUNT_COLUMNS,
+    ACCOUNT_ID,
+    EXTENSION_COLUMNS,
+    account_from_row,
+    entry_from_row,
+    extension_from_row,
+)
 from .validate import check_ext as check_ext
 from .validate import check_mailbox as check_mailbox
 from .validate import check_treatment as check_treatment
+
+
+class Inherit:
+    """The type of :data:`INHERIT`."""
+
+    def __repr__(self) -> str:
+        return "INHERIT"
+
+
+#: An extension setting set back to "the account's" (NULL in its row).
+INHERIT = Inherit()
+
+
+def _column_value(v: object) -> object:
+    """A settings value as its column holds it."""
+    if isinstance(v, Inherit):
+        return None
+    if isinstance(v, Rule | Treatment):
+        return v.value
+    if isinstance(v, bool):
+        return int(v)
+    return v
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,41 +211,39 @@ class Store(CallLogMixin):
     async def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
         check_ext(ext)
         rows = await self._fetchall(
-            "SELECT enabled, block_anonymous, treatment, mailbox FROM extensions "
-            "WHERE account_id = ? AND ext = ?",
+            f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?",
             (ACCOUNT_ID, ext),
         )
-        account = await self.account()
-        if not rows:
-            return account, ExtensionSettings(ext)
-        on, anon, treat, box = rows[0]
-        return account, ExtensionSettings(
-            ext, bool(on), bool(anon), Treatment(treat) if treat else None, box or None
-        )
+        return await self.account(), extension_from_row(ext, rows[0] if rows else None)
 
     async def account(self) -> AccountSettings:
         rows = await self._fetchall(
-            "SELECT enabled, block_anonymous, treatment FROM accounts WHERE id = ?", (ACCOUNT_ID,)
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (ACCOUNT_ID,)
         )
-        on, anon, treat = rows[0]
-        return AccountSettings(bool(on), bool(anon), Treatment(treat))
+        return account_from_row(rows[0])
 
     async def set_account(
         self,
         *,
         enabled: bool | None = None,
-        block_anonymous: bool | None = None,
+        anonymous: Rule | None = None,
         treatment: Treatment | None = None,
+        unknown: Rule | None = None,
+        remember: float | None = None,
+        fallback: Treatment | None = None,
         audit: AuditEntry | None = None,
     ) -> AccountSettings:
         """Change the account row; ``audit`` (its before/after filled in here, the whole
         settings) is written in the same transaction, so a change never goes unrecorded."""
-        changes = {"enabled": enabled, "block_anonymous": block_anonymous, "treatment": treatment}
-        sets = {
-            k: (v.value if isinstance(v, Treatment) else int(v))
-            for k, v in changes.items()
-            if v is not None
+        changes: dict[str, object] = {
+            "enabled": enabled,
+            "anonymous": anonymous,
+            "treatment": treatment,
+            "unknown": unknown,
+            "remember": remember,
+            "fallback": fallback,
         }
+        sets = {k: _column_value(v) for k, v in changes.items() if v is not None}
         if sets or audit is not None:
             cols = "".join(f"{k} = ?, " for k in sets)
             async with self._transaction() as db:
@@ -227,36 +264,40 @@ class Store(CallLogMixin):
 
     async def extensions(self) -> list[ExtensionSettings]:
         rows = await self._fetchall(
-            "SELECT ext, enabled, block_anonymous, treatment, mailbox FROM extensions "
-            "WHERE account_id = ? ORDER BY ext",
+            f"SELECT ext, {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? ORDER BY ext",
             (ACCOUNT_ID,),
         )
-        return [
-            ExtensionSettings(e, bool(on), bool(anon), Treatment(t) if t else None, box or None)
-            for e, on, anon, t, box in rows
-        ]
+        return [extension_from_row(r[0], tuple(r[1:])) for r in rows]
 
     async def set_extension(
         self,
         ext: str,
         *,
         enabled: bool | None = None,
-        block_anonymous: bool | None = None,
+        anonymous: Rule | None = None,
         treatment: Treatment | None = None,
         mailbox: str | None = None,
+        unknown: Rule | None = None,
+        remember: float | Inherit | None = None,
+        fallback: Treatment | Inherit | None = None,
         audit: AuditEntry | None = None,
     ) -> ExtensionSettings:
-        """Change (creating) an extension's row; ``audit`` as in :meth:`set_account`."""
+        """Change (creating) an extension's row; ``audit`` as in :meth:`set_account`.
+
+        None leaves a setting as it is; :data:`INHERIT` sets ``remember`` or ``fallback``
+        back to the account's."""
         check_ext(ext)
         if mailbox is not None and mailbox != "":
             check_mailbox(mailbox)
-        values: dict[str, Any] = {}
-        if enabled is not None:
-            values["enabled"] = int(enabled)
-        if block_anonymous is not None:
-            values["block_anonymous"] = int(block_anonymous)
-        if treatment is not None:
-            values["treatment"] = treatment.value
+        changes: dict[str, object] = {
+            "enabled": enabled,
+            "anonymous": anonymous,
+            "treatment": treatment,
+            "unknown": unknown,
+            "remember": remember,
+            "fallback": fallback,
+        }
+        values: dict[str, Any] = {k: _column_value(v) for k, v in changes.items() if v is not None}
         if mailbox is not None:
             values["mailbox"] = mailbox or None  # "" resets to EXT@default
         async with self._transaction() as db:

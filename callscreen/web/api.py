@@ -176,6 +176,9 @@ async def ext_patch(c: Call) -> Any:
         anonymous=b.get("anonymous"),
         treatment=b.get("treatment"),
         mailbox=b.get("mailbox"),
+        unknown=b.get("unknown"),
+        remember=b.get("remember"),
+        challenge_fallback=b.get("challenge_fallback"),
     )
 
 
@@ -209,6 +212,9 @@ async def account_patch(c: Call) -> Any:
         enabled=b.get("enabled"),
         anonymous=b.get("anonymous"),
         treatment=b.get("treatment"),
+        unknown=b.get("unknown"),
+        remember=b.get("remember"),
+        challenge_fallback=b.get("challenge_fallback"),
     )
 
 
@@ -337,8 +343,11 @@ _ADD_OPTIONS = {
 }
 _ADD_BODY = s.obj({"numbers": s.NUMBERS, **_ADD_OPTIONS}, required=["numbers"])
 _ADD_NAMES_BODY = s.obj({"names": s.NAMES, **_ADD_OPTIONS}, required=["names"])
-_ANONYMOUS = s.choice("allow", "block")
+_ANONYMOUS = s.choice("allow", "block", "challenge")
+_UNKNOWN = s.choice("allow", "challenge")
 _TREATMENT = s.choice("voicemail", "busy", "torture")
+_REMEMBER = s.string(20, "how long a caller who passed the challenge stays allowed: 30d, 0")
+_FALLBACK = s.choice("voicemail", "busy", "hangup")
 
 
 def _list_routes(base: str, scope: Scope, access: Access) -> list[Endpoint]:
@@ -387,7 +396,11 @@ TABLE: list[Endpoint] = [
     Endpoint("GET", _EXT, ext_get, "an extension's settings", Access.OWNER),
     Endpoint("PATCH", _EXT, ext_patch, "change an extension's settings", Access.OWNER,
              body=s.obj({"enabled": s.BOOLEAN, "anonymous": _ANONYMOUS, "treatment": _TREATMENT,
-                         "mailbox": s.string(200, "BOX@CONTEXT (admins only)")})),
+                         "mailbox": s.string(200, "BOX@CONTEXT (admins only)"),
+                         "unknown": _UNKNOWN,
+                         "remember": s.string(20, "30d, 0, or account: the account's"),
+                         "challenge_fallback": s.choice("voicemail", "busy", "hangup",
+                                                        "account")})),
     *_list_routes(_EXT, Scope.EXTENSION, Access.OWNER),
     Endpoint("GET", _EXT + "/calls", calls, "recent screened calls, newest first", Access.OWNER,
              query={"limit": _LIMIT}),
@@ -400,7 +413,8 @@ TABLE: list[Endpoint] = [
     Endpoint("PATCH", V1 + "/account", account_patch, "change account-wide settings",
              Access.ADMIN,
              body=s.obj({"enabled": s.BOOLEAN, "anonymous": _ANONYMOUS,
-                         "treatment": _TREATMENT})),
+                         "treatment": _TREATMENT, "unknown": _UNKNOWN, "remember": _REMEMBER,
+                         "challenge_fallback": _FALLBACK})),
     *_list_routes(V1 + "/account", Scope.ACCOUNT, Access.ADMIN),
     Endpoint("GET", V1 + "/audit", audit, "the audit log, newest first", Access.ADMIN,
              query={"since": s.string(40, "e.g. 7d, 2026-12-01"),

@@ -84,11 +84,19 @@ def make_v1(path: Path) -> None:
     conn.close()
 
 
+#: Version 9 turned block_anonymous (0/1) into anonymous ('allow'/'block'/'challenge').
+ANONYMOUS_V9 = "CASE anonymous WHEN 'block' THEN 1 ELSE 0 END"
+
+
 def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        v9 = conn.execute("PRAGMA user_version").fetchone()[0] >= 9
         return {
-            t: conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2").fetchall()
+            t: conn.execute(
+                f"SELECT {cols.replace('block_anonymous', ANONYMOUS_V9) if v9 else cols} "
+                f"FROM {t} ORDER BY 1, 2"
+            ).fetchall()
             for t, cols in V1_TABLES.items()
         }
     finally:

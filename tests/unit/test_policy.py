@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from callscreen.names import parse_rule
@@ -14,9 +16,12 @@ from callscreen.policy import (
     Kind,
     Reason,
     Result,
+    Rule,
     Scope,
     Treatment,
     decide,
+    fallback_for,
+    remember_for,
 )
 
 _ids = iter(range(1, 1000))
@@ -47,8 +52,10 @@ E, A = Scope.EXTENSION, Scope.ACCOUNT
 BLOCK, ALLOW = Kind.BLOCK, Kind.ALLOW
 ON = ExtensionSettings("101", enabled=True)
 OFF = ExtensionSettings("101", enabled=False)
-ON_ANON = ExtensionSettings("101", enabled=True, block_anonymous=True)
-OFF_ANON = ExtensionSettings("101", enabled=False, block_anonymous=True)
+ON_ANON = ExtensionSettings("101", enabled=True, anonymous=Rule.BLOCK)
+OFF_ANON = ExtensionSettings("101", enabled=False, anonymous=Rule.BLOCK)
+CHALLENGE_ANON = ExtensionSettings("101", enabled=True, anonymous=Rule.CHALLENGE)
+CHALLENGE_UNKNOWN = ExtensionSettings("101", enabled=True, unknown=Rule.CHALLENGE)
 ACC_OFF = AccountSettings()
 ACC_ON = AccountSettings(enabled=True)
 CALLER = "+13035551212"
@@ -172,7 +179,7 @@ CASES = [
     ("anonymous, ext blocks but off", ACC_OFF, OFF_ANON, "", [], "ALLOWED", "blocking-off"),
     (
         "anonymous, account blocks",
-        AccountSettings(enabled=True, block_anonymous=True),
+        AccountSettings(enabled=True, anonymous=Rule.BLOCK),
         OFF,
         "Restricted",
         [],
@@ -181,7 +188,7 @@ CASES = [
     ),
     (
         "anonymous, account blocks but off",
-        AccountSettings(block_anonymous=True),
+        AccountSettings(anonymous=Rule.BLOCK),
         OFF,
         "Restricted",
         [],
@@ -224,6 +231,38 @@ CASES = [
      [name(E, "Scam Likely", kind=ALLOW), entry(E, BLOCK, CALLER)], "BLOCKED", "ext-blocklist"),
     ("a name rule does not match the number", ACC_OFF, ON, (CALLER, "Bob"),
      [name(E, CALLER)], "ALLOWED", "not-listed"),
+    # The challenge: who is asked to press a digit.
+    ("anonymous, ext challenges", ACC_OFF, CHALLENGE_ANON, "", [], "CHALLENGED", "anonymous"),
+    ("anonymous challenge, caller has a number", ACC_OFF, CHALLENGE_ANON, CALLER, [], "ALLOWED",
+     "not-listed"),
+    ("anonymous challenge, but off", ACC_OFF, replace(CHALLENGE_ANON, enabled=False), "", [],
+     "ALLOWED", "blocking-off"),
+    ("anonymous: account block beats ext challenge",
+     AccountSettings(enabled=True, anonymous=Rule.BLOCK), CHALLENGE_ANON, "", [], "BLOCKED",
+     "anonymous"),
+    ("anonymous: ext block beats account challenge",
+     AccountSettings(enabled=True, anonymous=Rule.CHALLENGE), ON_ANON, "", [], "BLOCKED",
+     "anonymous"),
+    ("anonymous: account challenge, ext allows",
+     AccountSettings(enabled=True, anonymous=Rule.CHALLENGE), ON, "", [], "CHALLENGED",
+     "anonymous"),
+    ("unknown challenged", ACC_OFF, CHALLENGE_UNKNOWN, CALLER, [], "CHALLENGED", "not-listed"),
+    ("unknown challenge, anonymous caller allowed by the anonymous rule", ACC_OFF,
+     CHALLENGE_UNKNOWN, "", [], "CHALLENGED", "not-listed"),
+    ("unknown challenge, allowlisted", ACC_OFF, CHALLENGE_UNKNOWN, CALLER,
+     [entry(E, ALLOW, CALLER)], "ALLOWED", "allowlist"),
+    ("unknown challenge, blocklisted", ACC_OFF, CHALLENGE_UNKNOWN, CALLER,
+     [entry(E, BLOCK, "+1303*")], "BLOCKED", "ext-blocklist"),
+    ("unknown challenge, account-wide", AccountSettings(enabled=True, unknown=Rule.CHALLENGE),
+     OFF, CALLER, [], "CHALLENGED", "not-listed"),
+    ("unknown challenge, account-wide but off", AccountSettings(unknown=Rule.CHALLENGE), OFF,
+     CALLER, [], "ALLOWED", "blocking-off"),
+    ("unknown challenge, ext blocking off", ACC_OFF, replace(CHALLENGE_UNKNOWN, enabled=False),
+     CALLER, [], "ALLOWED", "blocking-off"),
+    ("unknown challenge, name rule blocks first", ACC_OFF, CHALLENGE_UNKNOWN,
+     (CALLER, "Scam Likely"), [name(E, "Scam Likely")], "BLOCKED", "name-rule"),
+    ("anonymous challenge before name rule", ACC_OFF, CHALLENGE_ANON, ("", "Scam Likely"),
+     [name(E, "Scam Likely")], "CHALLENGED", "anonymous"),
 ]  # fmt: skip
 
 
@@ -243,12 +282,25 @@ def test_decision_table(
     number, name_ = caller if isinstance(caller, tuple) else (caller, None)
     d = decide(account, ext, caller_from(number, name=name_), entries)
     assert (d.result.value, d.reason.value) == (result, reason)
-    assert (d.treatment is not None) == (d.result is Result.BLOCKED)
+    assert (d.treatment is not None) == (d.result is not Result.ALLOWED)
+    assert (d.treatment is Treatment.CHALLENGE) == (d.result is Result.CHALLENGED)
 
 
-def test_every_reason_but_error_is_reachable_in_the_table() -> None:
+def test_every_reason_is_reachable_in_the_table() -> None:
+    """Every reason decide() gives; the others come from elsewhere: error (no decision) and
+    the challenge's outcome (callscreen.challenge)."""
     reasons = {c[-1] for c in CASES}
-    assert reasons == {r.value for r in Reason} - {"error"}
+    after = {"error", "challenge-passed", "challenge-failed"}
+    assert reasons == {r.value for r in Reason} - after
+
+
+def test_remember_and_fallback_are_the_extensions_else_the_accounts() -> None:
+    acc = AccountSettings(remember=86400.0, fallback=Treatment.VOICEMAIL)
+    assert remember_for(acc, ExtensionSettings("101")) == 86400.0
+    assert remember_for(acc, ExtensionSettings("101", remember=0.0)) == 0.0
+    assert fallback_for(acc, ExtensionSettings("101")) is Treatment.VOICEMAIL
+    ext = ExtensionSettings("101", fallback=Treatment.HANGUP)
+    assert fallback_for(acc, ext) is Treatment.HANGUP
 
 
 def test_treatment_is_the_extensions_else_the_accounts() -> None:

@@ -40,9 +40,26 @@ REASONS = {
     "name-rule": "the caller's name matched a blocked name",
     "blocking-off": "blocking was off",
     "not-listed": "not on a list",
+    "challenge-passed": "pressed the right digit",
+    "challenge-failed": "did not press the right digit",
     "error": "let through on an error",
 }
 HEARS = {"voicemail": "voicemail", "busy": "busy", "torture": "endless ringing"}
+#: The challenge: what a caller who fails gets, and how long one who passes is remembered.
+FALLBACKS = {
+    "voicemail": ("Voicemail", "They may leave a message."),
+    "busy": ("Busy", "They hear a busy signal."),
+    "hangup": ("Hang up", "The call ends."),
+}
+REMEMBER = {"0": "Never", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
+#: The confirmation after a change of one of the challenge settings.
+SAVED = {
+    ("anonymous", "allow"): "Saved: callers without caller ID ring through",
+    ("anonymous", "block"): "Saved: callers without caller ID are blocked",
+    ("anonymous", "challenge"): "Saved: callers without caller ID must press a digit",
+    ("unknown", "allow"): "Saved: callers not on a list ring through",
+    ("unknown", "challenge"): "Saved: callers not on a list must press a digit",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +139,8 @@ async def page_context(p: Page, t: Target) -> dict[str, Any]:
         "lists": {"block": block, "allow": allow},
         "calls": calls,
         "treatments": TREATMENTS,
+        "fallbacks": FALLBACKS,
+        "remember_choices": REMEMBER,
         "reasons": REASONS,
         "query": dict(p.request.query_params),
         "errors": {},
@@ -156,25 +175,45 @@ def _on_off(value: str) -> bool:
 
 @page
 async def change_settings(p: Page) -> Response:
-    """One setting per form: the on/off button, Allow/Block, or a treatment button."""
+    """One setting per form: the on/off button, or one button of a choice."""
     t = target_of(p)
+
+    def field(name: str) -> str | None:
+        return p.field(name) if name in p.form else None
+
     enabled = _on_off(p.field("enabled")) if "enabled" in p.form else None
-    anonymous = p.field("anonymous") if "anonymous" in p.form else None
-    treatment = p.field("treatment") if "treatment" in p.form else None
+    changes = {
+        "anonymous": field("anonymous"),
+        "treatment": field("treatment"),
+        "unknown": field("unknown"),
+        "remember": field("remember"),
+        "challenge_fallback": field("challenge_fallback"),
+    }
     if t.ext is not None:
-        await settings.ext_set(
-            p.store, p.actor, t.ext, enabled=enabled, anonymous=anonymous, treatment=treatment
-        )
+        await settings.ext_set(p.store, p.actor, t.ext, enabled=enabled, **changes)
     else:
-        await settings.account_set(
-            p.store, p.actor, enabled=enabled, anonymous=anonymous, treatment=treatment
-        )
+        await settings.account_set(p.store, p.actor, enabled=enabled, **changes)
+    anonymous, unknown = changes["anonymous"], changes["unknown"]
+    treatment, remember = changes["treatment"], changes["remember"]
+    fallback = changes["challenge_fallback"]
     if enabled is not None:
         message = f"{t.what} is {'on' if enabled else 'off'}"
     elif anonymous is not None:
-        message = f"Saved: callers without caller ID are {anonymous}ed"
+        message = SAVED[("anonymous", anonymous)]
+    elif unknown is not None:
+        message = SAVED[("unknown", unknown)]
     elif treatment is not None:
         message = f"Saved: blocked callers hear {HEARS.get(treatment, treatment)}"
+    elif fallback is not None:
+        label = FALLBACKS[fallback][0].lower() if fallback in FALLBACKS else "the account's"
+        message = f"Saved: callers who fail the challenge get {label}"
+    elif remember is not None:
+        how = REMEMBER.get(remember, remember).lower()
+        message = (
+            "Saved: callers who pass the challenge are not remembered"
+            if remember == "0"
+            else f"Saved: callers who pass the challenge are allowed for {how}"
+        )
     else:
         raise InvalidInput("nothing to change")
     return p.done(t.base, message)
