@@ -185,6 +185,7 @@ class Screener:
         remember = 0.0
         try:
             result, _digit = await challenge.run(session, self.challenge_config)
+            self.metrics.challenged(result.value)
             # "challenge anonymous passed": why the caller was asked, and how it went.
             outcome = f"challenge {challenged.reason} {result}"
             if result is challenge.Outcome.PASSED:

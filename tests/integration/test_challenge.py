@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from callscreen.app import Server
 from callscreen.db import Store
+from callscreen.metrics import exposition
 from callscreen.numbers import parse_pattern
 from callscreen.policy import Kind, Rule, Scope, Treatment
 
@@ -37,6 +39,19 @@ async def test_right_digit_goes_on_to_dial(port: int, store: Store) -> None:
     assert t.commands == ["ANSWER", *one_try(digit), mset("ALLOWED", "challenge-passed")]
     assert t.closed_by_server and not t.hung_up
     assert await logged(store) == [("ALLOWED", "challenge-passed", None)]
+
+
+async def test_metrics_count_challenges_by_outcome(server: Server, port: int, store: Store) -> None:
+    await store.set_extension("101", enabled=True, unknown=Rule.CHALLENGE)
+    await place_call(port, ext="101", callerid="+13035551212", channel=Channel(keys=["right"]))
+    await place_call(port, ext="101", callerid="+13035551212", channel=Channel(keys=["*", "#"]))
+    text = exposition(server)
+    assert 'callscreen_challenges_total{outcome="passed"} 1' in text
+    assert 'callscreen_challenges_total{outcome="wrong-digit"} 1' in text
+    assert (
+        'callscreen_calls_total{result="CHALLENGED",reason="not-listed",treatment="challenge"} 2'
+        in text
+    )
 
 
 async def test_second_try_after_a_wrong_digit(port: int, store: Store) -> None:
