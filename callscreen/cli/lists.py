@@ -62,7 +62,10 @@ def _list_group(kind: Kind) -> click.Group:
     def group() -> None:
         pass
 
-    @group.command(name="add", help=f"Add numbers (or prefixes like +1900*) to the {word}.")
+    extra = ", or caller names with --name," if kind is Kind.BLOCK else ""
+    add_help = f"Add numbers (or prefixes like +1900*){extra} to the {word}."
+
+    @group.command(name="add", help=add_help)
     @_with(_SCOPE_OPTS)
     @click.argument("numbers", nargs=-1, metavar="NUMBER...")
     @_name_opt(kind)
