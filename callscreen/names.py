@@ -20,7 +20,6 @@ UTF-8 arrives with U+FFFD in place of the bad bytes (the FastAGI reader decodes 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -38,8 +37,6 @@ ALLOW_REFUSED = (
     " through"
 )
 
-_SPACE = re.compile(r"\s+")
-
 
 class InvalidName(ValueError):
     """The text is not a caller-name rule (the message is one line for a person)."""
@@ -47,7 +44,7 @@ class InvalidName(ValueError):
 
 def key(name: str) -> str:
     """``name`` as rules compare it: trimmed, white space runs made one space, casefolded."""
-    return _SPACE.sub(" ", name).strip().casefold()
+    return " ".join(name.split()).casefold()  # split(): the Unicode white space of \s
 
 
 def caller_key(name: str | None) -> str | None:
