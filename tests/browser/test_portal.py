@@ -633,6 +633,12 @@ def test_screenshot_user_page(
         ("303.555.0142", ""),
     ]:
         add(page, "Blocked Numbers", number, note)
+    blocked = region(page, "Blocked Numbers")
+    blocked.get_by_text("Block a caller name").click()
+    blocked.get_by_label("Caller name", exact=True).fill("Scam Likely")
+    blocked.get_by_label("Note (caller name)").fill("carrier warning")
+    blocked.get_by_role("button", name="Save caller name").click()
+    expect(flash(page)).to_have_text("Blocked callers named scam likely")
     add(page, "Allowed Numbers", "303-555-0150", "school")
     region(page, "Recent calls").get_by_role("button", name=f"Block {GOOD_CALLER}").click()
     expect(flash(page)).to_have_text(f"Blocked {GOOD_CALLER}")
