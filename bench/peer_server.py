@@ -28,8 +28,8 @@ REGION = "US"
 ANONYMOUS = {"", "anonymous", "unknown", "restricted", "private", "unavailable", "withheld"}
 
 SETTINGS_SQL = """
-SELECT a.enabled, a.block_anonymous, a.treatment,
-       e.enabled, e.block_anonymous, e.treatment, e.mailbox
+SELECT a.enabled, a.anonymous = 'block', a.treatment,
+       e.enabled, e.anonymous = 'block', e.treatment, e.mailbox
 FROM accounts a LEFT JOIN extensions e ON e.account_id = a.id AND e.ext = ?
 WHERE a.id = 1"""
 

@@ -156,14 +156,14 @@ def check_numbers(p: dict[str, Any], n: int = 2000) -> None:
 async def setup_db(db: Path) -> None:
     """Account and extension settings, through callscreen's Store API."""
     from callscreen.db import Store
-    from callscreen.policy import Treatment
+    from callscreen.policy import Rule, Treatment
 
     store = await Store.open(db)
     try:
-        await store.set_account(enabled=True, block_anonymous=False, treatment=Treatment.BUSY)
+        await store.set_account(enabled=True, anonymous=Rule.ALLOW, treatment=Treatment.BUSY)
         for ext in BUSY_EXTS:
             await store.set_extension(
-                ext, enabled=True, block_anonymous=True, treatment=Treatment.BUSY
+                ext, enabled=True, anonymous=Rule.BLOCK, treatment=Treatment.BUSY
             )
         await store.set_extension(TORTURE_EXT, enabled=True, treatment=Treatment.TORTURE)
         await store.set_extension(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import logfmt
+from .challenge import ChallengeConfig
 from .db.backup import ServerLock
 from .db.errors import StoreError
 from .db.lookup import Lookup
@@ -45,6 +46,7 @@ class Config:
     region: str = DEFAULT_REGION
     torture_max: float = 3600.0
     torture_wait: int = 10
+    challenge_wait: float = 5.0  # seconds for the key, after the digit was said
     header_timeout: float = 10.0
     reply_timeout: float = 10.0
     max_connections: int = 20_000
@@ -70,6 +72,8 @@ class Config:
             )
         if self.torture_max <= 0 or self.torture_wait <= 0:
             raise ConfigError("torture limits must be positive")
+        if not 1 <= self.challenge_wait <= 30:
+            raise ConfigError("the challenge wait must be 1 to 30 seconds")
         if self.log_retention < 0:
             raise ConfigError("log retention must be 0 (keep everything) or a positive duration")
         if self.log_prune_interval <= 0:
@@ -111,6 +115,7 @@ class Server:
             self.recorder,
             region=c.region,
             treatment_config=TreatmentConfig(c.torture_max, c.torture_wait),
+            challenge_config=ChallengeConfig(wait=c.challenge_wait),
             store=self.store,
         )
         limits = ServerLimits(

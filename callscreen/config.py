@@ -60,6 +60,7 @@ SERVE_KEYS: dict[str, type | tuple[type, ...]] = {
     "port": int,
     "allow_from": (list, str),
     "torture_max": (int, float),
+    "challenge_wait": (int, float),
     "header_timeout": (int, float),
     "max_connections": int,
     "log_level": str,

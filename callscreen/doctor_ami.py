@@ -28,6 +28,10 @@ REQUIRED = (
 OPTIONAL = (
     ("app_voicemail", "the voicemail treatment (a blocked caller gets busy instead)"),
     ("app_playback", "*32's spoken confirmation"),
+    (
+        "format_gsm",
+        "the challenge's prompts (the stock sounds are GSM files: the call goes through)",
+    ),
 )
 
 

@@ -55,6 +55,11 @@ def text(value: str) -> str:
     return _UNSAFE_TEXT.sub(_escape, value)
 
 
+def has_unsafe(value: str) -> bool:
+    """Whether ``value`` holds a character :func:`text` would escape (backslash aside)."""
+    return _UNSAFE_JSON.search(value) is not None
+
+
 def unescape(shown: str) -> str:
     """The inverse of :func:`text` (for tests and tools reading our output back)."""
     return re.sub(

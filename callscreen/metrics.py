@@ -29,13 +29,14 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class Metrics:
     """Counters the screener bumps per call; read at scrape time."""
 
-    __slots__ = ("block_last", "buckets", "calls", "latency_sum")
+    __slots__ = ("block_last", "buckets", "calls", "challenges", "latency_sum")
 
     def __init__(self) -> None:
         self.calls: dict[tuple[Result, Reason, Treatment | None], int] = {}
         self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
         self.latency_sum = 0.0
         self.block_last: dict[str, int] = {}
+        self.challenges: dict[str, int] = {}
 
     def call(self, d: Decision, seconds: float) -> None:
         key = (d.result, d.reason, d.treatment)
@@ -46,6 +47,11 @@ class Metrics:
 
     def blocked_last(self, status: str) -> None:
         self.block_last[status] = self.block_last.get(status, 0) + 1
+
+    def challenged(self, outcome: str) -> None:
+        """How a challenge ended (callscreen.challenge.Outcome); its call is counted by
+        :meth:`call` as CHALLENGED."""
+        self.challenges[outcome] = self.challenges.get(outcome, 0) + 1
 
 
 def _series(
@@ -69,6 +75,13 @@ def exposition(server: Server) -> str:
         for (r, why, t), n in sorted(m.calls.items(), key=lambda kv: tuple(map(str, kv[0])))
     ]
     _series(out, "callscreen_calls_total", "counter", "Calls screened, by decision.", calls)
+    _series(
+        out,
+        "callscreen_challenges_total",
+        "counter",
+        "Challenges (press a digit), by how they ended.",
+        [(f'{{outcome="{o}"}}', n) for o, n in sorted(m.challenges.items())],
+    )
     out.append(
         "# HELP callscreen_decision_seconds Time to decide a call (settings and list reads)."
     )

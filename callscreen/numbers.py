@@ -13,6 +13,8 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
+from .names import caller_key
+
 DEFAULT_REGION = "US"
 
 #: Caller-ID texts that mean "no number" (compared case-insensitively).
@@ -161,6 +163,8 @@ class Caller:
     raw: str  # agi_callerid as received
     e164: str | None  # None when anonymous or not a number
     anonymous: bool
+    #: The caller's name as name rules see it (callscreen.names.caller_key): None for none.
+    name: str | None = None
 
     @property
     def display(self) -> str:
@@ -185,12 +189,17 @@ def is_anonymous(number: str, callingpres: str | int | None = None) -> bool:
 
 
 def caller_from(
-    number: str, callingpres: str | int | None = None, region: str = DEFAULT_REGION
+    number: str,
+    callingpres: str | int | None = None,
+    region: str = DEFAULT_REGION,
+    name: str | None = None,
 ) -> Caller:
-    """Classify an incoming caller ID (``agi_callerid`` / ``agi_callingpres``)."""
+    """Classify an incoming caller ID (``agi_callerid`` / ``agi_callingpres``, and the name
+    ``agi_calleridname`` for name rules)."""
+    name_key = caller_key(name)
     if is_anonymous(number, callingpres):
-        return Caller(number, None, True)
+        return Caller(number, None, True, name_key)
     try:
-        return Caller(number, normalize(number, region), False)
+        return Caller(number, normalize(number, region), False, name_key)
     except InvalidNumber:
-        return Caller(number, None, False)  # a name or garbage: matches no entry
+        return Caller(number, None, False, name_key)  # a name or garbage: matches no entry

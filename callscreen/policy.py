@@ -5,11 +5,22 @@ Order (the README and ``callscreen check`` show the same):
 1. the number is on the extension's or the account's allowlist      -> ALLOWED  allowlist
 2. anonymous caller, and the extension (blocking on) or the account
    (account-wide blocking on) blocks anonymous callers               -> BLOCKED  anonymous
+   ... or challenges them (``--anonymous challenge``)                 -> CHALLENGED anonymous
 3. extension blocking on and the number is on its block list        -> BLOCKED  ext-blocklist
-4. account-wide blocking on and the number is on the account list   -> BLOCKED  account-blocklist
+4. extension blocking on and the caller's name matches one of its
+   name rules (``block add --ext EXT --name "Scam Likely"``)          -> BLOCKED  name-rule
+5. account-wide blocking on and the number is on the account list   -> BLOCKED  account-blocklist
    (for every extension, also one whose own blocking is off or that was never configured)
-5. otherwise                                                        -> ALLOWED  blocking-off when
+6. account-wide blocking on and the name matches an account rule    -> BLOCKED  name-rule
+7. the extension (blocking on) or the account (account-wide blocking
+   on) challenges every caller it does not know (``--unknown challenge``) -> CHALLENGED not-listed
+8. otherwise                                                        -> ALLOWED  blocking-off when
    the extension's blocking is off, else not-listed
+
+Where the extension's and the account's rules for a caller differ, the stricter wins
+(allow < challenge < block). A CHALLENGED call is never logged as such: the challenge
+(:mod:`callscreen.challenge`) turns it into ALLOWED ``challenge-passed`` or BLOCKED
+``challenge-failed`` with the extension's fallback.
 """
 
 from __future__ import annotations
@@ -17,18 +28,45 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from . import names
 from .numbers import Caller
 
 
 class Result(enum.StrEnum):
     ALLOWED = "ALLOWED"
     BLOCKED = "BLOCKED"
+    #: Before the challenge only (``check``): the call log holds ALLOWED or BLOCKED.
+    CHALLENGED = "CHALLENGED"
 
 
 class Treatment(enum.StrEnum):
     VOICEMAIL = "voicemail"
     BUSY = "busy"
     TORTURE = "torture"
+    #: "Press N to be connected" (callscreen.challenge): chosen by the anonymous/unknown rules.
+    CHALLENGE = "challenge"
+    #: A fallback after a failed challenge only: end the (answered) call.
+    HANGUP = "hangup"
+
+
+#: What ``--treatment`` may be: what a blocked caller gets.
+TREATMENTS = (Treatment.VOICEMAIL, Treatment.BUSY, Treatment.TORTURE)
+#: What ``--challenge-fallback`` may be: what a caller who failed the challenge gets.
+FALLBACKS = (Treatment.VOICEMAIL, Treatment.BUSY, Treatment.HANGUP)
+
+
+class Rule(enum.StrEnum):
+    """What happens to a kind of caller (``--anonymous``, ``--unknown``)."""
+
+    ALLOW = "allow"
+    CHALLENGE = "challenge"
+    BLOCK = "block"
+
+
+#: Which rule is stricter, when the extension's and the account's differ.
+_STRICTNESS = {Rule.ALLOW: 0, Rule.CHALLENGE: 1, Rule.BLOCK: 2}
+#: What ``--unknown`` may be: blocking every caller not on a list is not a rule, it is a mistake.
+UNKNOWN_RULES = (Rule.ALLOW, Rule.CHALLENGE)
 
 
 class Scope(enum.StrEnum):
@@ -41,34 +79,64 @@ class Kind(enum.StrEnum):
     ALLOW = "allow"
 
 
+class Field(enum.StrEnum):
+    """What an entry matches: the caller's number, or the caller's name (a name rule)."""
+
+    NUMBER = "number"
+    NAME = "name"
+
+
 class Reason(enum.StrEnum):
     ALLOWLIST = "allowlist"
     ANONYMOUS = "anonymous"
     EXT_BLOCKLIST = "ext-blocklist"
     ACCOUNT_BLOCKLIST = "account-blocklist"
+    NAME_RULE = "name-rule"
     BLOCKING_OFF = "blocking-off"
     NOT_LISTED = "not-listed"
+    CHALLENGE_PASSED = "challenge-passed"
+    CHALLENGE_FAILED = "challenge-failed"
     ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
 class AccountSettings:
     enabled: bool = False  # account-wide blocking: an admin feature, off by default
-    block_anonymous: bool = False  # account-wide: block callers without caller ID everywhere
+    anonymous: Rule = Rule.ALLOW  # account-wide: callers without caller ID, everywhere
     treatment: Treatment = Treatment.BUSY  # for extensions that set none
+    unknown: Rule = Rule.ALLOW  # account-wide: every caller on no list (allow or challenge)
+    remember: float = 0.0  # seconds a passed caller stays allowed (0: not remembered)
+    fallback: Treatment = Treatment.BUSY  # after a failed challenge, where extensions set none
 
 
 @dataclass(frozen=True, slots=True)
 class ExtensionSettings:
     ext: str
     enabled: bool = False  # "Turn On Call Blocking": off until turned on
-    block_anonymous: bool = False
+    anonymous: Rule = Rule.ALLOW
     treatment: Treatment | None = None  # None: the account default
     mailbox: str | None = None  # None: EXT@default
+    unknown: Rule = Rule.ALLOW
+    remember: float | None = None  # None: the account's; 0: not remembered
+    fallback: Treatment | None = None  # None: the account's
 
     @property
     def voicemail_box(self) -> str:
         return self.mailbox or f"{self.ext}@default"
+
+    @property
+    def block_anonymous(self) -> bool:
+        return self.anonymous is Rule.BLOCK
+
+
+def remember_for(account: AccountSettings, ext: ExtensionSettings) -> float:
+    """Seconds a caller who passed the challenge stays on the extension's allowlist (0: no)."""
+    return account.remember if ext.remember is None else ext.remember
+
+
+def fallback_for(account: AccountSettings, ext: ExtensionSettings) -> Treatment:
+    """What a caller who failed the challenge gets."""
+    return ext.fallback or account.fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +151,7 @@ class Entry:
     raw: str
     ext: str | None = None
     note: str = ""
+    field: Field = Field.NUMBER  # NAME: value is a caller-name rule (callscreen.names)
 
     @property
     def pattern(self) -> str:
@@ -90,9 +159,15 @@ class Entry:
 
     def applies(self, ext: str, e164: str) -> bool:
         """Whether this entry covers a call from ``e164`` to extension ``ext``."""
-        if self.scope is Scope.EXTENSION and self.ext != ext:
+        if (self.scope is Scope.EXTENSION and self.ext != ext) or self.field is Field.NAME:
             return False
         return e164.startswith(self.value) if self.prefix else e164 == self.value
+
+    def applies_name(self, ext: str, name: str) -> bool:
+        """Whether this name rule covers a caller named ``name`` (a names.caller_key)."""
+        if self.field is not Field.NAME or (self.scope is Scope.EXTENSION and self.ext != ext):
+            return False
+        return names.matches(self.value, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +184,9 @@ class Decision:
 
 #: What a call gets when we cannot decide (store down, bug): through, and say why.
 FAIL_OPEN = Decision(Result.ALLOWED, Reason.ERROR)
+#: The caller must press the digit they are told (callscreen.challenge) to get through.
+CHALLENGE_ANONYMOUS = Decision(Result.CHALLENGED, Reason.ANONYMOUS, Treatment.CHALLENGE)
+CHALLENGE_UNKNOWN = Decision(Result.CHALLENGED, Reason.NOT_LISTED, Treatment.CHALLENGE)
 
 
 def _specificity(e: Entry) -> tuple[bool, int]:
@@ -127,6 +205,17 @@ def _best_by_list(ext: str, number: str, entries: list[Entry]) -> dict[tuple[Sco
     return best
 
 
+def _best_name_rules(ext: str, name: str, entries: list[Entry]) -> dict[Scope, Entry]:
+    """The most specific block name rule that matches, for each scope."""
+    best: dict[Scope, Entry] = {}
+    for e in entries:
+        if e.kind is Kind.BLOCK and e.applies_name(ext, name):
+            old = best.get(e.scope)
+            if old is None or names.specificity(e.value) > names.specificity(old.value):
+                best[e.scope] = e
+    return best
+
+
 def decide(
     account: AccountSettings,
     ext: ExtensionSettings,
@@ -141,12 +230,31 @@ def decide(
     allowed = best.get((Scope.EXTENSION, Kind.ALLOW)) or best.get((Scope.ACCOUNT, Kind.ALLOW))
     if allowed is not None:
         return Decision(Result.ALLOWED, Reason.ALLOWLIST, entry=allowed)
-    if caller.anonymous and (
-        (ext.enabled and ext.block_anonymous) or (account.enabled and account.block_anonymous)
-    ):
-        return Decision(Result.BLOCKED, Reason.ANONYMOUS, treatment)
+    if caller.anonymous:
+        rule = _stricter(ext.enabled and ext.anonymous, account.enabled and account.anonymous)
+        if rule is Rule.BLOCK:
+            return Decision(Result.BLOCKED, Reason.ANONYMOUS, treatment)
+        if rule is Rule.CHALLENGE:
+            return CHALLENGE_ANONYMOUS
+    named = _best_name_rules(ext.ext, caller.name, entries) if caller.name and entries else {}
     if ext.enabled and (hit := best.get((Scope.EXTENSION, Kind.BLOCK))) is not None:
         return Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, treatment, hit)
+    if ext.enabled and (hit := named.get(Scope.EXTENSION)) is not None:
+        return Decision(Result.BLOCKED, Reason.NAME_RULE, treatment, hit)
     if account.enabled and (hit := best.get((Scope.ACCOUNT, Kind.BLOCK))) is not None:
         return Decision(Result.BLOCKED, Reason.ACCOUNT_BLOCKLIST, treatment, hit)
+    if account.enabled and (hit := named.get(Scope.ACCOUNT)) is not None:
+        return Decision(Result.BLOCKED, Reason.NAME_RULE, treatment, hit)
+    if (
+        _stricter(ext.enabled and ext.unknown, account.enabled and account.unknown)
+        is not Rule.ALLOW
+    ):
+        return CHALLENGE_UNKNOWN
     return Decision(Result.ALLOWED, Reason.NOT_LISTED if ext.enabled else Reason.BLOCKING_OFF)
+
+
+def _stricter(a: Rule | bool, b: Rule | bool) -> Rule:
+    """The stricter of two rules; False (that side's blocking is off) counts as allow."""
+    ra = a if isinstance(a, Rule) else Rule.ALLOW
+    rb = b if isinstance(b, Rule) else Rule.ALLOW
+    return ra if _STRICTNESS[ra] >= _STRICTNESS[rb] else rb

@@ -6,15 +6,28 @@ import logging
 import time
 from collections.abc import Awaitable, Mapping
 
-from . import blocklast, logfmt, policy, treatments
+from . import blocklast, challenge, logfmt, policy, treatments
+from .challenge import ChallengeConfig
+from .db.audit import AuditEntry
 from .db.errors import StoreError
 from .db.lookup import Lookup
 from .db.recorder import Recorder
 from .db.store import CallRecord, Store
 from .fastagi import AgiSession, Reply
 from .metrics import Metrics
-from .numbers import DEFAULT_REGION, Caller, caller_from
-from .policy import FAIL_OPEN, Decision, ExtensionSettings, Treatment
+from .numbers import DEFAULT_REGION, Caller, Pattern, caller_from
+from .policy import (
+    FAIL_OPEN,
+    AccountSettings,
+    Decision,
+    ExtensionSettings,
+    Kind,
+    Reason,
+    Result,
+    Scope,
+    Treatment,
+)
+from .timeutil import format_duration
 from .treatments import TreatmentConfig
 
 log = logging.getLogger("callscreen.calls")
@@ -33,13 +46,25 @@ def extension_of(env: Mapping[str, str]) -> str:
 
 
 def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
-    return caller_from(env.get("agi_callerid", ""), env.get("agi_callingpres"), region)
+    """The caller: number, presentation, and the name (``agi_calleridname``) for name rules."""
+    return caller_from(
+        env.get("agi_callerid", ""),
+        env.get("agi_callingpres"),
+        region,
+        env.get("agi_calleridname"),
+    )
 
 
-def decide(lookup: Lookup, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
+#: The note on an allowlist entry added for a caller who passed the challenge.
+REMEMBER_NOTE = "passed the challenge"
+
+
+def decide(
+    lookup: Lookup, ext: str, caller: Caller
+) -> tuple[AccountSettings, ExtensionSettings, Decision]:
     """The decision for one call, read fresh from the store (raises StoreError)."""
-    account, settings, entries = lookup.read(ext, caller.e164)
-    return settings, policy.decide(account, settings, caller, entries)
+    account, settings, entries = lookup.read(ext, caller.e164, caller.name)
+    return account, settings, policy.decide(account, settings, caller, entries)
 
 
 def channel_variables(decision: Decision) -> str:
@@ -60,12 +85,14 @@ class Screener:
         *,
         region: str = DEFAULT_REGION,
         treatment_config: TreatmentConfig | None = None,
+        challenge_config: ChallengeConfig | None = None,
         store: Store | None = None,
     ) -> None:
         self.lookup = lookup
         self.recorder = recorder
         self.region = region
         self.treatment_config = treatment_config or TreatmentConfig()
+        self.challenge_config = challenge_config or ChallengeConfig()
         self.decision_errors = 0
         self.store = store or (recorder.store if recorder is not None else None)
         self.metrics = Metrics()
@@ -91,19 +118,21 @@ class Screener:
     async def _block_last(self, session: AgiSession) -> None:
         self.metrics.blocked_last(await blocklast.handle(session, self.store, self.last_callers))
 
-    def _decide(self, ext: str, caller: Caller) -> tuple[ExtensionSettings, Decision]:
+    def _decide(
+        self, ext: str, caller: Caller
+    ) -> tuple[AccountSettings, ExtensionSettings, Decision]:
         if not ext:
             log.warning(
                 "call from %s with no extension (agi_arg_1/agi_extension): fail open",
                 caller.display,
             )
-            return ExtensionSettings(ext), FAIL_OPEN
+            return AccountSettings(), ExtensionSettings(ext), FAIL_OPEN
         try:
             return decide(self.lookup, ext, caller)
         except StoreError as exc:
             self.decision_errors += 1
             log.error("call to %s from %s: store error, fail open: %s", ext, caller.display, exc)
-            return ExtensionSettings(ext), FAIL_OPEN
+            return AccountSettings(), ExtensionSettings(ext), FAIL_OPEN
 
     def screen(self, session: AgiSession) -> Awaitable[None] | None:
         """Decide, then set the variables; a blocked call goes on to its treatment.
@@ -116,15 +145,11 @@ class Screener:
         ext = extension_of(session.env)
         caller = caller_of(session.env, self.region)
         t0 = time.perf_counter()
-        settings, decision = self._decide(ext, caller)
+        account, settings, decision = self._decide(ext, caller)
         self.metrics.call(decision, time.perf_counter() - t0)
         variables = channel_variables(decision)
         if decision.treatment is None:
-            if ext:
-                last = self.last_callers
-                if len(last) >= MAX_REMEMBERED and ext not in last:
-                    del last[next(iter(last))]
-                last[ext] = (started, caller)
+            self._got_through(started, ext, caller)
 
             def done(reply: Reply | None) -> None:
                 self._finish(
@@ -136,7 +161,17 @@ class Screener:
         if decision.treatment is Treatment.BUSY:
             self._busy(session, started, ext, caller, decision, variables)
             return None
+        if decision.treatment is Treatment.CHALLENGE:
+            return self._challenge(session, started, ext, caller, account, settings, decision)
         return self._treat(session, started, ext, caller, settings, decision, variables)
+
+    def _got_through(self, started: float, ext: str, caller: Caller) -> None:
+        """Remember the newest caller who reached ``ext``: the one *32 blocks."""
+        if ext:
+            last = self.last_callers
+            if len(last) >= MAX_REMEMBERED and ext not in last:
+                del last[next(iter(last))]
+            last[ext] = (started, caller)
 
     def _busy(
         self,
@@ -149,7 +184,7 @@ class Screener:
     ) -> None:
         """The blocked path most calls take (issue #16): ``MSet``, ``EXEC Busy``, close, as two
         reply callbacks like an allowed call's one: no task, no coroutine, no future. The same
-        steps as :meth:`_treat` with :func:`treatments.busy`."""
+        steps as :meth:`_treat` with :func:`treatments.busy` (an unanswered channel)."""
 
         def busy_done(reply: Reply | None) -> None:  # the connection is closed
             self._finish(session, started, ext, caller, decision, "" if reply is None else "busy")
@@ -165,6 +200,94 @@ class Screener:
             )
 
         session.send_then("EXEC MSet", variables, done=set_done)
+
+    async def _challenge(
+        self,
+        session: AgiSession,
+        started: float,
+        ext: str,
+        caller: Caller,
+        account: AccountSettings,
+        settings: ExtensionSettings,
+        challenged: Decision,
+    ) -> None:
+        """Challenge, then set the result: ALLOWED on to Dial, or BLOCKED and the fallback.
+
+        Nothing is set before the challenge ends, so a server that dies meanwhile leaves
+        CALLSCREEN_RESULT unset and the routine lets the call through."""
+        decision, outcome = FAIL_OPEN, ""
+        remember = 0.0
+        try:
+            result, _digit = await challenge.run(session, self.challenge_config)
+            self.metrics.challenged(result.value)
+            # "challenge anonymous passed": why the caller was asked, and how it went.
+            outcome = f"challenge {challenged.reason} {result}"
+            if result is challenge.Outcome.PASSED:
+                decision = Decision(Result.ALLOWED, Reason.CHALLENGE_PASSED)
+                self._got_through(started, ext, caller)
+                remember = policy.remember_for(account, settings) if caller.e164 else 0.0
+            elif result is not challenge.Outcome.ERROR:
+                fallback = policy.fallback_for(account, settings)
+                decision = Decision(Result.BLOCKED, Reason.CHALLENGE_FAILED, fallback)
+            reply = await session.exec("MSet", channel_variables(decision))
+            if failed := self._set_failed(session, reply):
+                outcome += f", {failed}"
+            elif decision.treatment is not None and not session.hung_up:
+                done = await treatments.run(
+                    decision.treatment,
+                    session,
+                    settings.voicemail_box,
+                    self.treatment_config,
+                    answered=True,
+                )
+                outcome += f", {done}"
+        finally:
+            session.close()
+            self._finish(session, started, ext, caller, decision, outcome)
+        if remember:
+            await self._remember(session, ext, caller, remember)
+
+    async def _remember(
+        self, session: AgiSession, ext: str, caller: Caller, seconds: float
+    ) -> None:
+        """Put a caller who passed on ``ext``'s allowlist for ``seconds`` (after the call was
+        handed back: the write never delays it). Audited like *32's change."""
+        if self.store is None or caller.e164 is None:
+            return
+        host = session.peer.rsplit(":", 1)[0]
+        # The extension's own rule made the change, from a phone call (like *32's).
+        audit = AuditEntry(
+            f"ext:{ext}",
+            "phone",
+            "allow.remember",
+            f"ext:{ext}",
+            ip=host if host not in ("", "?") else None,
+        )
+        pattern = Pattern(caller.e164, False, caller.e164)
+        try:
+            await self.store.add_entries(
+                Scope.EXTENSION,
+                ext,
+                Kind.ALLOW,
+                [pattern],
+                REMEMBER_NOTE,
+                expires_at=float(round(time.time() + seconds)),
+                audit=audit,
+            )
+        except StoreError as exc:
+            log.error(
+                "call to %s from %s passed the challenge; remembering failed: %s",
+                ext,
+                caller.display,
+                exc,
+            )
+            return
+        log.info(
+            "call to %s from %s passed the challenge: allowed for %s",
+            ext,
+            caller.display,
+            format_duration(seconds),
+        )
 
     async def _treat(
         self,

@@ -29,6 +29,17 @@ def parse_retention(text: str) -> float:
     return parse_duration(text)
 
 
+def format_duration(seconds: float) -> str:
+    """Seconds as :func:`parse_duration` reads them, in the largest whole unit: ``30d``;
+    ``0`` for none."""
+    if seconds <= 0:
+        return "0"
+    for unit, size in sorted(_UNITS.items(), key=lambda u: -u[1]):
+        if unit != "w" and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 def parse_time(text: str) -> float:
     """A date or date-time: ``2026-11-01``, ``2026-11-01T18:00``, ``2026-11-01 18:00:00Z``,
     ``2026-11-01T18:00+01:00`` -> epoch seconds. Without an offset the time is UTC (as printed)."""

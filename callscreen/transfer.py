@@ -14,6 +14,10 @@ spreadsheet shows it as text instead of running it as a formula (:func:`inert.cs
 import drops that ``'`` again (:func:`inert.csv_value`): importing an export gives back the
 same lists, byte for byte. The number column is a normalized ``+E.164`` (or prefix) and is
 written as it is. JSON needs none of this.
+
+A caller-name rule (``block add --name``) is exported with ``name:`` and the stored rule in the
+number column (``name:scam likely``, ``name:v*``) and imported back from that form; a JSON item
+with ``"field": "name"`` (as ``block list --json`` prints it) imports as a name rule too.
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from . import inert
+from . import inert, names
 from .db.errors import InvalidInput
 from .db.store import ListedEntry, NewEntry, check_ext
 from .numbers import InvalidNumber, Pattern, parse_pattern
-from .policy import Kind, Scope
+from .policy import Field, Kind, Scope
 from .timeutil import iso, parse_time
 
 LIST_COLUMNS = ("number", "note", "raw", "expires")
+#: A caller-name rule in the number column: ``name:scam likely`` (``block add --name``).
+NAME_MARK = "name:"
 SCOPE_COLUMNS = ("scope", "ext", "kind")
 ALL_COLUMNS = (*SCOPE_COLUMNS, *LIST_COLUMNS)
 FORMATS = ("csv", "json")
@@ -80,7 +86,12 @@ def _row_entry(
     number = (record.get("number") or record.get("pattern") or "").strip()
     if not number:
         raise ValueError("no number")
-    pattern = parse_pattern(number, region)
+    field = Field.NUMBER
+    if number.startswith(NAME_MARK) or record.get("field") == Field.NAME.value:
+        rule = names.parse_rule(number.removeprefix(NAME_MARK))
+        pattern, field = Pattern(rule.value, False, rule.raw), Field.NAME
+    else:
+        pattern = parse_pattern(number, region)
     raw = (record.get("raw") or "").strip() or pattern.raw
     if raw == pattern.value:
         raw = pattern.value  # one string, not two equal ones (a million rows add up)
@@ -93,7 +104,8 @@ def _row_entry(
         note = shared.setdefault(note, note)
     if not target.all_lists:
         assert target.scope is not None
-        return NewEntry(target.scope, target.ext, target.kind, pattern, note, expires)
+        _check_kind(field, target.kind)
+        return NewEntry(target.scope, target.ext, target.kind, pattern, note, expires, field)
     scope_text = (record.get("scope") or "").strip()
     try:
         scope = Scope(scope_text)
@@ -111,7 +123,13 @@ def _row_entry(
         check_ext(ext)
     elif ext:
         raise ValueError(f"an account entry has no extension (got {ext!r})")
-    return NewEntry(scope, ext, kind, pattern, note, expires)
+    _check_kind(field, kind)
+    return NewEntry(scope, ext, kind, pattern, note, expires, field)
+
+
+def _check_kind(field: Field, kind: Kind) -> None:
+    if field is Field.NAME and kind is not Kind.BLOCK:
+        raise ValueError(names.ALLOW_REFUSED)
 
 
 def _check_columns(columns: Iterable[str], target: Target) -> None:
@@ -215,7 +233,10 @@ def record(e: ListedEntry, all_lists: bool) -> dict[str, str | None]:
     if all_lists:
         out = {"scope": e.entry.scope.value, "ext": e.entry.ext or "", "kind": e.entry.kind.value}
     out.update(
-        number=e.entry.pattern, note=e.entry.note, raw=e.entry.raw, expires=iso(e.expires_at)
+        number=(NAME_MARK if e.entry.field is Field.NAME else "") + e.entry.pattern,
+        note=e.entry.note,
+        raw=e.entry.raw,
+        expires=iso(e.expires_at),
     )
     return out
 

@@ -23,11 +23,19 @@ class TreatmentConfig:
     torture_wait: int = 10  # seconds per Wait(); bounds how late a shutdown reaches a held call
     busy_timeout: float = 300.0  # Busy() waits for the caller to hang up (SIP: at once, 486)
     voicemail_timeout: float = 1800.0  # greeting + the longest message voicemail.conf allows
+    #: Seconds of busy tone on an answered channel (after a failed challenge): there Busy() is
+    #: only a tone, no cause 17, and would hold the line until the caller gives up.
+    answered_busy: int = 5
 
 
-async def busy(session: AgiSession, config: TreatmentConfig) -> None:
-    """Busy() on an unanswered channel: hangup cause 17 (SIP 486); it always returns -1."""
-    await session.exec("Busy", timeout=config.busy_timeout)
+async def busy(session: AgiSession, config: TreatmentConfig, *, answered: bool = False) -> None:
+    """Busy() on an unanswered channel: hangup cause 17 (SIP 486); it always returns -1.
+    ``answered``: a few seconds of busy tone, then the routine hangs up."""
+    if answered:
+        seconds = config.answered_busy
+        await session.exec("Busy", str(seconds), timeout=seconds + session.reply_timeout)
+    else:
+        await session.exec("Busy", timeout=config.busy_timeout)
 
 
 async def voicemail(session: AgiSession, mailbox: str, config: TreatmentConfig) -> str:
@@ -78,11 +86,23 @@ async def torture(session: AgiSession, config: TreatmentConfig) -> str:
 
 
 async def run(
-    treatment: Treatment, session: AgiSession, mailbox: str, config: TreatmentConfig
+    treatment: Treatment,
+    session: AgiSession,
+    mailbox: str,
+    config: TreatmentConfig,
+    *,
+    answered: bool = False,
 ) -> str:
+    """Run a blocked caller's treatment (or, ``answered``, a failed challenge's fallback);
+    returns what happened."""
     if treatment is Treatment.BUSY:
-        await busy(session, config)
+        await busy(session, config, answered=answered)
         return "busy"
     if treatment is Treatment.VOICEMAIL:
         return await voicemail(session, mailbox, config)
-    return await torture(session, config)
+    if treatment is Treatment.HANGUP:
+        await session.send("HANGUP")
+        return "hangup"
+    if treatment is Treatment.TORTURE:
+        return await torture(session, config)
+    raise ValueError(f"not a treatment to run: {treatment}")

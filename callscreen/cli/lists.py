@@ -11,7 +11,7 @@ import click
 from ..db.store import Store
 from ..ops import lists as ops
 from ..ops.errors import NotFound
-from ..policy import Kind, Scope
+from ..policy import Field, Kind, Scope
 from ..timeutil import when
 from .base import Ctx, JsonArray, cli, echo, emit_json, scope_of, table
 
@@ -35,6 +35,17 @@ _EXPIRY_OPTS = [
 ]
 
 
+def _name_opt(kind: Kind) -> Callable[[Any], Any]:
+    if kind is Kind.BLOCK:
+        text = (
+            'A caller-name rule instead of numbers (repeat for more): "Scam Likely" (the whole'
+            ' name), "V*", "*likely", "*spam*"; case-insensitive.'
+        )
+    else:
+        text = "Refused: a caller name can only be blocked (block add --name)."
+    return click.option("--name", "names", multiple=True, metavar="NAME", help=text)
+
+
 def _with(opts: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
     def deco(f: Any) -> Any:
         for opt in reversed(opts):
@@ -51,9 +62,13 @@ def _list_group(kind: Kind) -> click.Group:
     def group() -> None:
         pass
 
-    @group.command(name="add", help=f"Add numbers (or prefixes like +1900*) to the {word}.")
+    extra = ", or caller names with --name," if kind is Kind.BLOCK else ""
+    add_help = f"Add numbers (or prefixes like +1900*){extra} to the {word}."
+
+    @group.command(name="add", help=add_help)
     @_with(_SCOPE_OPTS)
     @click.argument("numbers", nargs=-1, metavar="NUMBER...")
+    @_name_opt(kind)
     @click.option("--note", default="", help="A note stored with the entries.")
     @_with(_EXPIRY_OPTS)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -63,6 +78,7 @@ def _list_group(kind: Kind) -> click.Group:
         ext: str | None,
         account: bool,
         numbers: tuple[str, ...],
+        names: tuple[str, ...],
         note: str,
         for_: str | None,
         until: str | None,
@@ -81,6 +97,7 @@ def _list_group(kind: Kind) -> click.Group:
                 for_=for_,
                 until=until,
                 region=obj.region,
+                names=names,
             )
         )
         if as_json:
@@ -90,23 +107,37 @@ def _list_group(kind: Kind) -> click.Group:
             return
         where = f"extension {ext}" if ext else "the account"
         until_text = f" until {when(c.expires_at)}" if c.expires_at is not None else ""
+        what = "name rule " if c.field is Field.NAME else ""
         for p in c.done:
-            echo(f"added {p} ({p.raw}) to the {word} of {where}{until_text}")
+            echo(f"added {what}{p} ({p.raw}) to the {word} of {where}{until_text}")
         for p in c.other:
-            echo(f"already listed: {p} ({p.raw})")
+            echo(f"already listed: {what}{p} ({p.raw})")
 
-    @group.command(name="remove", help=f"Remove numbers from the {word}.")
+    @group.command(name="remove", help=f"Remove numbers (or --name rules) from the {word}.")
     @_with(_SCOPE_OPTS)
     @click.argument("numbers", nargs=-1, metavar="NUMBER...")
+    @_name_opt(kind)
     @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
     @click.pass_obj
     def remove(
-        obj: Ctx, ext: str | None, account: bool, numbers: tuple[str, ...], as_json: bool
+        obj: Ctx,
+        ext: str | None,
+        account: bool,
+        numbers: tuple[str, ...],
+        names: tuple[str, ...],
+        as_json: bool,
     ) -> None:
         scope, ext = scope_of(ext, account)
         c = obj.run(
             lambda s: ops.remove(
-                s, obj.actor, scope=scope, ext=ext, kind=kind, numbers=numbers, region=obj.region
+                s,
+                obj.actor,
+                scope=scope,
+                ext=ext,
+                kind=kind,
+                numbers=numbers,
+                region=obj.region,
+                names=names,
             )
         )
         removed, missing = c.done, c.other
@@ -115,10 +146,11 @@ def _list_group(kind: Kind) -> click.Group:
                 {"removed": [str(p) for p in removed], "not_listed": [str(p) for p in missing]}
             )
             return
+        what = "name rule " if c.field is Field.NAME else ""
         for p in removed:
-            echo(f"removed {p}")
+            echo(f"removed {what}{p}")
         for p in missing:
-            echo(f"not listed: {p} ({p.raw})", err=True)
+            echo(f"not listed: {what}{p} ({p.raw})", err=True)
 
     @group.command(name="list", help=f"Show the {word} (a page of it: --limit, --offset).")
     @_with(_SCOPE_OPTS)
@@ -151,7 +183,7 @@ def _list_group(kind: Kind) -> click.Group:
             ["number", "as typed", "note", "added", "expires", "hits", "last hit"],
             [
                 [
-                    e["pattern"],
+                    _shown(e),
                     e["raw"],
                     e["note"],
                     e["created"],
@@ -187,6 +219,11 @@ def _stream_json(
                     out.add(e)
 
     obj.run(go)
+
+
+def _shown(e: dict[str, Any]) -> str:
+    """The number column: a caller-name rule is marked (``name: scam likely``)."""
+    return f"name: {e['pattern']}" if e["field"] == Field.NAME.value else str(e["pattern"])
 
 
 block_group = _list_group(Kind.BLOCK)

@@ -65,6 +65,14 @@ def _source(ctx: click.Context, name: str) -> str:
     help="Seconds of endless ringing before a tortured call is hung up.",
 )
 @click.option(
+    "--challenge-wait",
+    envvar="CALLSCREEN_CHALLENGE_WAIT",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=1, max=30),
+    help="Seconds a challenged caller has to press the digit, after hearing it (two tries).",
+)
+@click.option(
     "--header-timeout",
     envvar="CALLSCREEN_HEADER_TIMEOUT",
     default=10.0,
@@ -159,6 +167,7 @@ def serve(
     port: int,
     allow_from: tuple[str, ...],
     torture_max: float,
+    challenge_wait: float,
     header_timeout: float,
     max_connections: int,
     log_level: str,
@@ -190,6 +199,7 @@ def serve(
         port=port,
         region=obj.region,
         torture_max=torture_max,
+        challenge_wait=challenge_wait,
         header_timeout=header_timeout,
         max_connections=max_connections,
         allow_from=networks,

@@ -8,10 +8,14 @@ import click
 
 from ..db.store import Store
 from ..ops import settings as ops
-from ..policy import Scope, Treatment
+from ..policy import FALLBACKS, TREATMENTS, UNKNOWN_RULES, Rule, Scope
 from .base import Ctx, cli, emit_json, table
 
-TREATMENTS = [t.value for t in Treatment]
+_TREATMENTS = [t.value for t in TREATMENTS]
+_FALLBACKS = [t.value for t in FALLBACKS]
+_ANONYMOUS = click.Choice([r.value for r in Rule])
+_UNKNOWN = click.Choice([r.value for r in UNKNOWN_RULES])
+_ACCOUNT_WORD = ops.ACCOUNT_DEFAULT
 
 
 # -- ext ---------------------------------------------------------------------------------------
@@ -21,6 +25,7 @@ def _ext_rows(items: list[dict[str, Any]]) -> list[list[str]]:
             i["ext"],
             "on" if i["enabled"] else "off",
             i["anonymous"],
+            i["unknown"],
             i["treatment"] + ("" if i["treatment_set"] else " (account default)"),
             i["mailbox"],
         ]
@@ -28,21 +33,49 @@ def _ext_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-_EXT_COLUMNS = ["ext", "blocking", "anonymous", "treatment", "mailbox"]
+_EXT_COLUMNS = ["ext", "blocking", "anonymous", "unknown", "treatment", "mailbox"]
+
+
+def _challenge_cells(i: dict[str, Any]) -> list[str]:
+    """remember and fallback, marked when they follow the account."""
+    default = " (account default)"
+    return [
+        i["remember"] + ("" if i.get("remember_set", True) else default),
+        i["challenge_fallback"] + ("" if i.get("challenge_fallback_set", True) else default),
+    ]
 
 
 @cli.group()
 def ext() -> None:
-    """Per-extension settings: the on/off switch, anonymous callers, treatment, mailbox."""
+    """Per-extension settings: the on/off switch, anonymous and unknown callers, the
+    challenge, treatment, mailbox."""
 
 
 @ext.command(name="set")
 @click.argument("extension", metavar="EXT")
 @click.option("--enable/--disable", default=None, help="Turn call blocking on or off.")
 @click.option(
-    "--anonymous", type=click.Choice(["allow", "block"]), help="Callers without caller ID."
+    "--anonymous",
+    type=_ANONYMOUS,
+    help="Callers without caller ID: let through, block, or challenge (press a digit).",
 )
-@click.option("--treatment", type=click.Choice(TREATMENTS), help="What blocked callers get.")
+@click.option(
+    "--unknown",
+    type=_UNKNOWN,
+    help="Callers on no list: let through, or challenge (press a digit to get through).",
+)
+@click.option("--treatment", type=click.Choice(_TREATMENTS), help="What blocked callers get.")
+@click.option(
+    "--remember",
+    metavar="DURATION",
+    help="Keep callers who passed the challenge on the allowlist this long (30d; 0: not; "
+    "account: the account's).",
+)
+@click.option(
+    "--challenge-fallback",
+    type=click.Choice([*_FALLBACKS, _ACCOUNT_WORD]),
+    help="What callers who fail the challenge get (account: the account's).",
+)
 @click.option("--mailbox", metavar="BOX@CONTEXT", help="Voicemail box (default EXT@default).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -51,7 +84,10 @@ def ext_set(
     extension: str,
     enable: bool | None,
     anonymous: str | None,
+    unknown: str | None,
     treatment: str | None,
+    remember: str | None,
+    challenge_fallback: str | None,
     mailbox: str | None,
     as_json: bool,
 ) -> None:
@@ -66,6 +102,9 @@ def ext_set(
             anonymous=anonymous,
             treatment=treatment,
             mailbox=mailbox,
+            unknown=unknown,
+            remember=remember,
+            challenge_fallback=challenge_fallback,
         )
 
     data = obj.run(go)
@@ -91,8 +130,15 @@ def ext_show(obj: Ctx, extension: str, as_json: bool) -> None:
     else:
         table(
             None,
-            [*_EXT_COLUMNS, "blocked", "allowed"],
-            [[*_ext_rows([data])[0], str(data["blocked_numbers"]), str(data["allowed_numbers"])]],
+            [*_EXT_COLUMNS, "remember", "challenge fallback", "blocked", "allowed"],
+            [
+                [
+                    *_ext_rows([data])[0],
+                    *_challenge_cells(data),
+                    str(data["blocked_numbers"]),
+                    str(data["allowed_numbers"]),
+                ]
+            ],
         )
 
 
@@ -119,23 +165,53 @@ def account() -> None:
 @click.option("--enable/--disable", default=None, help="Turn account-wide blocking on or off.")
 @click.option(
     "--anonymous",
-    type=click.Choice(["allow", "block"]),
-    help="Block callers without caller ID on every extension (needs --enable).",
+    type=_ANONYMOUS,
+    help="Callers without caller ID on every extension: allow, block or challenge (needs "
+    "--enable).",
+)
+@click.option(
+    "--unknown",
+    type=_UNKNOWN,
+    help="Callers on no list, on every extension: allow or challenge (needs --enable).",
 )
 @click.option(
     "--treatment",
-    type=click.Choice(TREATMENTS),
+    type=click.Choice(_TREATMENTS),
     help="Default treatment for extensions that set none.",
+)
+@click.option(
+    "--remember",
+    metavar="DURATION",
+    help="Default: keep callers who passed the challenge allowed this long (30d; 0: not).",
+)
+@click.option(
+    "--challenge-fallback",
+    type=click.Choice(_FALLBACKS),
+    help="Default: what callers who fail the challenge get.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def account_set(
-    obj: Ctx, enable: bool | None, anonymous: str | None, treatment: str | None, as_json: bool
+    obj: Ctx,
+    enable: bool | None,
+    anonymous: str | None,
+    unknown: str | None,
+    treatment: str | None,
+    remember: str | None,
+    challenge_fallback: str | None,
+    as_json: bool,
 ) -> None:
     """Change the account-wide settings."""
     data = obj.run(
         lambda s: ops.account_set(
-            s, obj.actor, enabled=enable, anonymous=anonymous, treatment=treatment
+            s,
+            obj.actor,
+            enabled=enable,
+            anonymous=anonymous,
+            treatment=treatment,
+            unknown=unknown,
+            remember=remember,
+            challenge_fallback=challenge_fallback,
         )
     )
     _show_account(data, as_json)
@@ -155,8 +231,16 @@ def _show_account(data: dict[str, Any], as_json: bool) -> None:
     else:
         table(
             "account",
-            ["blocking", "anonymous", "default treatment"],
-            [["on" if data["enabled"] else "off", data["anonymous"], data["treatment"]]],
+            ["blocking", "anonymous", "unknown", "default treatment", "remember", "fallback"],
+            [
+                [
+                    "on" if data["enabled"] else "off",
+                    data["anonymous"],
+                    data["unknown"],
+                    data["treatment"],
+                    *_challenge_cells(data),
+                ]
+            ],
         )
 
 
@@ -170,9 +254,22 @@ def _show_account(data: dict[str, Any], as_json: bool) -> None:
     metavar="N",
     help="agi_callingpres as Asterisk sends it (e.g. 67: no caller ID).",
 )
+@click.option(
+    "--name",
+    default=None,
+    metavar="NAME",
+    help='The caller\'s name (agi_calleridname), for name rules: e.g. "Scam Likely".',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_json: bool) -> None:
+def check(
+    obj: Ctx,
+    extension: str,
+    caller: str,
+    callingpres: str | None,
+    name: str | None,
+    as_json: bool,
+) -> None:
     """Show the decision the server would make for CALLER calling EXT, and why.
 
     CALLER is a number in any common form, or "anonymous" / "" for no caller ID.
@@ -182,7 +279,9 @@ def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_jso
     except ValueError:  # not a number: presentation unknown, as the server reads it
         pres = None
     data = obj.run(
-        lambda s: ops.check(s, obj.actor, extension, caller, callingpres=pres, region=obj.region)
+        lambda s: ops.check(
+            s, obj.actor, extension, caller, callingpres=pres, region=obj.region, name=name
+        )
     )
     if as_json:
         emit_json(data)
@@ -193,9 +292,20 @@ def check(obj: Ctx, extension: str, caller: str, callingpres: str | None, as_jso
         ["treatment", data["treatment"] or ""],
         ["caller", _display(data["caller"])],
     ]
+    if name is not None:
+        rows.append(["name", name])
     if e := data["entry"]:
         where = "account" if e["scope"] == Scope.ACCOUNT.value else "extension"
-        rows.append(["matched", f"{e['pattern']} ({e['raw']}) on the {where} {e['kind']} list"])
+        what = "name rule " if e["field"] == "name" else ""
+        rows.append(
+            ["matched", f"{what}{e['pattern']} ({e['raw']}) on the {where} {e['kind']} list"]
+        )
+    if c := data.get("challenge"):
+        failed = c["failed"]
+        rows.append(["if the right digit", "ALLOWED challenge-passed"])
+        rows.append(["if not", f"BLOCKED challenge-failed {failed['treatment']}"])
+        if c["remember"] != "0":
+            rows.append(["remember", f"passed callers are allowed for {c['remember']}"])
     table(f"call to {extension}", ["", ""], rows)
 
 

@@ -101,7 +101,7 @@ def numbers(done: str, done_items: Sequence[Any], other: str, other_items: Seque
 
 def settings(s: Any) -> dict[str, Any]:
     """Account or extension settings as a JSON-able dict (every field, enums as their value)."""
-    fields = ("enabled", "block_anonymous", "treatment", "mailbox")
+    fields = ("enabled", "anonymous", "treatment", "mailbox", "unknown", "remember", "fallback")
     out: dict[str, Any] = {}
     for f in fields:
         if hasattr(s, f):

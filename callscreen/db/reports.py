@@ -35,9 +35,16 @@ class LoggedCall:
     caller_name: str | None  # agi_calleridname as sent, bounded (None before migration 0005)
 
 
+#: An entry as the reports show it: ``+1900*``, or ``name: scam likely`` for a name rule.
+_PATTERN = (
+    "CASE WHEN field = 'name' THEN 'name: ' || value "
+    "ELSE value || CASE WHEN prefix THEN '*' ELSE '' END END"
+)
+
 CALLS_SQL = (
     "SELECT c.id, c.time, c.ext, c.caller_raw, c.caller_e164, c.result, c.reason, c.treatment, "
-    "c.entry_id, e.value || CASE WHEN e.prefix THEN '*' ELSE '' END, c.duration, c.uniqueid, "
+    "c.entry_id, CASE WHEN e.field = 'name' THEN 'name: ' || e.value ELSE e.value || "
+    "CASE WHEN e.prefix THEN '*' ELSE '' END END, c.duration, c.uniqueid, "
     "c.caller_name "
     "FROM call_log c LEFT JOIN entries e ON e.id = c.entry_id WHERE c.account_id = ?"
 )
@@ -176,7 +183,7 @@ def _entry_info(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[Any
     marks = ",".join("?" * len(ids))
     rows = _query(
         conn,
-        "SELECT id, scope, ext, kind, value || CASE WHEN prefix THEN '*' ELSE '' END, "
+        f"SELECT id, scope, ext, kind, {_PATTERN}, "
         f"hits, expires_at FROM entries WHERE id IN ({marks})",
         ids,
     )
@@ -213,7 +220,7 @@ def _never_matched(conn: sqlite3.Connection, ext: str | None, top: int) -> dict[
     count = _query(conn, f"SELECT count(*) FROM entries WHERE account_id = ?{where}", params)
     rows = _query(
         conn,
-        "SELECT id, scope, ext, kind, value || CASE WHEN prefix THEN '*' ELSE '' END, "
+        f"SELECT id, scope, ext, kind, {_PATTERN}, "
         f"created_at, expires_at FROM entries WHERE account_id = ?{where} "
         "ORDER BY created_at, id LIMIT ?",
         [*params, int(top)],

@@ -17,16 +17,55 @@ from typing import Any
 import aiosqlite
 
 from ..numbers import Pattern
-from ..policy import AccountSettings, Entry, ExtensionSettings, Kind, Scope, Treatment
+from ..policy import (
+    AccountSettings,
+    Entry,
+    ExtensionSettings,
+    Field,
+    Kind,
+    Rule,
+    Scope,
+    Treatment,
+)
 from . import audit as _audit
 from .audit import AuditEntry
 from .calllog import CallLogMixin
 from .calllog import CallRecord as CallRecord  # re-exported: the store's row type
 from .errors import InvalidInput, StoreError
-from .lookup import _ENTRY_COLUMNS, ACCOUNT_ID, entry_from_row
+from .lookup import (
+    _ENTRY_COLUMNS,
+    ACCOUNT_COLUMNS,
+    ACCOUNT_ID,
+    EXTENSION_COLUMNS,
+    account_from_row,
+    entry_from_row,
+    extension_from_row,
+)
 from .validate import check_ext as check_ext
 from .validate import check_mailbox as check_mailbox
 from .validate import check_treatment as check_treatment
+
+
+class Inherit:
+    """The type of :data:`INHERIT`."""
+
+    def __repr__(self) -> str:
+        return "INHERIT"
+
+
+#: An extension setting set back to "the account's" (NULL in its row).
+INHERIT = Inherit()
+
+
+def _column_value(v: object) -> object:
+    """A settings value as its column holds it."""
+    if isinstance(v, Inherit):
+        return None
+    if isinstance(v, Rule | Treatment):
+        return v.value
+    if isinstance(v, bool):
+        return int(v)
+    return v
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +92,7 @@ class NewEntry:
     pattern: Pattern
     note: str = ""
     expires_at: float | None = None
+    field: Field = Field.NUMBER  # NAME: pattern.value is a caller-name rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +111,12 @@ def _where_list(scope: Scope, ext: str | None, kind: Kind) -> tuple[str, tuple[A
 
 
 # Add one entry; an entry already listed changes only when that makes it last longer: an expired
-# one is revived (as if new), a temporary one gets the later expiry (NULL: never). ?11 is now.
+# one is revived (as if new), a temporary one gets the later expiry (NULL: never). ?11 is now,
+# ?12 the field ('number' or 'name', migration 0008).
 _UPSERT = (
     "INSERT INTO entries (account_id, scope, ext, kind, value, prefix, raw, note, created_at, "
-    "expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
-    "ON CONFLICT (account_id, value, prefix, scope, ext, kind) DO UPDATE SET "
+    "expires_at, field) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12) "
+    "ON CONFLICT (account_id, value, prefix, scope, ext, kind, field) DO UPDATE SET "
     "raw = CASE WHEN entries.expires_at <= ?11 THEN excluded.raw ELSE entries.raw END, "
     "note = CASE WHEN entries.expires_at <= ?11 THEN excluded.note ELSE entries.note END, "
     "created_at = CASE WHEN entries.expires_at <= ?11 THEN excluded.created_at "
@@ -92,7 +133,7 @@ IMPORT_CACHE_KIB = 65536
 
 
 def _first_of_each(params: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Drop repeated entries (same list, value, prefix) from rows sorted by value."""
+    """Drop repeated entries (same list, value, prefix, field) from rows sorted by value."""
     unique: list[tuple[Any, ...]] = []
     group: list[tuple[Any, ...]] = []
     value = None
@@ -100,14 +141,14 @@ def _first_of_each(params: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         if p[4] != value:
             value, group = p[4], [p]
             unique.append(p)
-        elif not any(q[1:4] == p[1:4] and q[5] == p[5] for q in group):
+        elif not any(q[1:4] == p[1:4] and q[5] == p[5] and q[11] == p[11] for q in group):
             group.append(p)
             unique.append(p)
     return unique
 
 
 def _listed(r: Sequence[Any]) -> ListedEntry:
-    return ListedEntry(entry_from_row(tuple(r[:8])), r[8], r[9], r[10], r[11])
+    return ListedEntry(entry_from_row(tuple(r[:9])), r[9], r[10], r[11], r[12])
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +166,17 @@ def _like(text: str) -> str:
 
 
 def _where_entries(
-    scope: Scope | None, ext: str | None, kind: Kind | None, match: EntryFilter | None = None
+    scope: Scope | None,
+    ext: str | None,
+    kind: Kind | None,
+    match: EntryFilter | None = None,
+    field: Field | None = None,
 ) -> tuple[str, list[Any]]:
     where: list[str] = ["account_id = ?"]
     params: list[Any] = [ACCOUNT_ID]
+    if field is not None:
+        where.append("field = ?")
+        params.append(field.value)
     if scope is not None:
         where.append("scope = ? AND ext = ?")
         params += [scope.value, _scope_ext(scope, ext)]
@@ -163,41 +211,39 @@ class Store(CallLogMixin):
     async def settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
         check_ext(ext)
         rows = await self._fetchall(
-            "SELECT enabled, block_anonymous, treatment, mailbox FROM extensions "
-            "WHERE account_id = ? AND ext = ?",
+            f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?",
             (ACCOUNT_ID, ext),
         )
-        account = await self.account()
-        if not rows:
-            return account, ExtensionSettings(ext)
-        on, anon, treat, box = rows[0]
-        return account, ExtensionSettings(
-            ext, bool(on), bool(anon), Treatment(treat) if treat else None, box or None
-        )
+        return await self.account(), extension_from_row(ext, rows[0] if rows else None)
 
     async def account(self) -> AccountSettings:
         rows = await self._fetchall(
-            "SELECT enabled, block_anonymous, treatment FROM accounts WHERE id = ?", (ACCOUNT_ID,)
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (ACCOUNT_ID,)
         )
-        on, anon, treat = rows[0]
-        return AccountSettings(bool(on), bool(anon), Treatment(treat))
+        return account_from_row(rows[0])
 
     async def set_account(
         self,
         *,
         enabled: bool | None = None,
-        block_anonymous: bool | None = None,
+        anonymous: Rule | None = None,
         treatment: Treatment | None = None,
+        unknown: Rule | None = None,
+        remember: float | None = None,
+        fallback: Treatment | None = None,
         audit: AuditEntry | None = None,
     ) -> AccountSettings:
         """Change the account row; ``audit`` (its before/after filled in here, the whole
         settings) is written in the same transaction, so a change never goes unrecorded."""
-        changes = {"enabled": enabled, "block_anonymous": block_anonymous, "treatment": treatment}
-        sets = {
-            k: (v.value if isinstance(v, Treatment) else int(v))
-            for k, v in changes.items()
-            if v is not None
+        changes: dict[str, object] = {
+            "enabled": enabled,
+            "anonymous": anonymous,
+            "treatment": treatment,
+            "unknown": unknown,
+            "remember": remember,
+            "fallback": fallback,
         }
+        sets = {k: _column_value(v) for k, v in changes.items() if v is not None}
         if sets or audit is not None:
             cols = "".join(f"{k} = ?, " for k in sets)
             async with self._transaction() as db:
@@ -218,36 +264,40 @@ class Store(CallLogMixin):
 
     async def extensions(self) -> list[ExtensionSettings]:
         rows = await self._fetchall(
-            "SELECT ext, enabled, block_anonymous, treatment, mailbox FROM extensions "
-            "WHERE account_id = ? ORDER BY ext",
+            f"SELECT ext, {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? ORDER BY ext",
             (ACCOUNT_ID,),
         )
-        return [
-            ExtensionSettings(e, bool(on), bool(anon), Treatment(t) if t else None, box or None)
-            for e, on, anon, t, box in rows
-        ]
+        return [extension_from_row(r[0], tuple(r[1:])) for r in rows]
 
     async def set_extension(
         self,
         ext: str,
         *,
         enabled: bool | None = None,
-        block_anonymous: bool | None = None,
+        anonymous: Rule | None = None,
         treatment: Treatment | None = None,
         mailbox: str | None = None,
+        unknown: Rule | None = None,
+        remember: float | Inherit | None = None,
+        fallback: Treatment | Inherit | None = None,
         audit: AuditEntry | None = None,
     ) -> ExtensionSettings:
-        """Change (creating) an extension's row; ``audit`` as in :meth:`set_account`."""
+        """Change (creating) an extension's row; ``audit`` as in :meth:`set_account`.
+
+        None leaves a setting as it is; :data:`INHERIT` sets ``remember`` or ``fallback``
+        back to the account's."""
         check_ext(ext)
         if mailbox is not None and mailbox != "":
             check_mailbox(mailbox)
-        values: dict[str, Any] = {}
-        if enabled is not None:
-            values["enabled"] = int(enabled)
-        if block_anonymous is not None:
-            values["block_anonymous"] = int(block_anonymous)
-        if treatment is not None:
-            values["treatment"] = treatment.value
+        changes: dict[str, object] = {
+            "enabled": enabled,
+            "anonymous": anonymous,
+            "treatment": treatment,
+            "unknown": unknown,
+            "remember": remember,
+            "fallback": fallback,
+        }
+        values: dict[str, Any] = {k: _column_value(v) for k, v in changes.items() if v is not None}
         if mailbox is not None:
             values["mailbox"] = mailbox or None  # "" resets to EXT@default
         async with self._transaction() as db:
@@ -285,12 +335,14 @@ class Store(CallLogMixin):
         *,
         expires_at: float | None = None,
         audit: AuditEntry | None = None,
+        field: Field = Field.NUMBER,
     ) -> tuple[list[Pattern], list[Pattern]]:
         """Add all or nothing. Returns (added, already listed); ``audit`` is written in the same
         transaction with ``after`` = what was added (:func:`audit.numbers`, compact).
 
         ``expires_at`` (epoch seconds) makes the entries temporary. An entry already listed
         counts as added when this revives it (it had expired) or makes it last longer.
+        ``field`` NAME: the patterns are caller-name rules (``value`` the stored rule).
         """
         ext_value = _scope_ext(scope, ext)
         added: list[Pattern] = []
@@ -314,11 +366,14 @@ class Store(CallLogMixin):
                         now,
                         expires_at,
                         now,
+                        field.value,
                     ),
                 )
                 (added if cur.rowcount else existing).append(p)
             if audit is not None:
                 after = _audit.numbers("added", added, "already_listed", existing)
+                if field is Field.NAME:
+                    after["field"] = field.value
                 await _audit.write(db, replace(audit, after=after))
         return added, existing
 
@@ -371,6 +426,7 @@ class Store(CallLogMixin):
                 now,
                 r.expires_at,
                 now,
+                r.field.value,
             )
             for r in rows
         ]
@@ -425,9 +481,10 @@ class Store(CallLogMixin):
         patterns: Iterable[Pattern],
         *,
         audit: AuditEntry | None = None,
+        field: Field = Field.NUMBER,
     ) -> tuple[list[Pattern], list[Pattern]]:
         """Remove in one transaction. Returns (removed, not listed); ``audit`` as in
-        :meth:`add_entries` (``after``: what was removed)."""
+        :meth:`add_entries` (``after``: what was removed); ``field`` as there."""
         ext_value = _scope_ext(scope, ext)
         where, params = _where_list(scope, ext_value, kind)
         removed: list[Pattern] = []
@@ -435,12 +492,14 @@ class Store(CallLogMixin):
         async with self._transaction() as db:
             for p in dict.fromkeys(patterns):
                 cur = await db.execute(
-                    f"DELETE FROM entries WHERE {where} AND value = ? AND prefix = ?",
-                    (*params, p.value, int(p.prefix)),
+                    f"DELETE FROM entries WHERE {where} AND value = ? AND prefix = ? AND field = ?",
+                    (*params, p.value, int(p.prefix), field.value),
                 )
                 (removed if cur.rowcount else missing).append(p)
             if audit is not None:
                 after = _audit.numbers("removed", removed, "not_listed", missing)
+                if field is Field.NAME:
+                    after["field"] = field.value
                 await _audit.write(db, replace(audit, after=after))
         return removed, missing
 
@@ -476,10 +535,12 @@ class Store(CallLogMixin):
         chunk: int = 5000,
         match: EntryFilter | None = None,
         after: int | None = None,
+        field: Field | None = None,
     ) -> AsyncGenerator[ListedEntry, None]:
         """Stream entries (``scope``/``kind`` None: every list) in list then number order,
-        ``chunk`` rows per read: a million entries never sit in memory at once."""
-        where, params = _where_entries(scope, ext, kind, match)
+        ``chunk`` rows per read: a million entries never sit in memory at once. ``field``:
+        only numbers (as an export writes) or only name rules; None: both."""
+        where, params = _where_entries(scope, ext, kind, match, field)
         if after is not None:  # keyset: (value, id) after that entry's, along the index
             where += " AND (value, id) > ((SELECT value FROM entries WHERE id = ?), ?)"
             params += [int(after), int(after)]

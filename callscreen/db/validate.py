@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
-from ..policy import Treatment
+from ..policy import FALLBACKS, TREATMENTS, Rule, Treatment
 from .errors import InvalidInput
 
 _EXT = re.compile(r"^[\w+#*.-]{1,80}$")
@@ -24,9 +25,27 @@ def check_mailbox(box: str) -> str:
     return box
 
 
-def check_treatment(value: str) -> Treatment:
-    try:
-        return Treatment(value)
-    except ValueError:
-        choices = ", ".join(t.value for t in Treatment)
-        raise InvalidInput(f"unknown treatment {value!r} (choose {choices})") from None
+_T = TypeVar("_T", Treatment, Rule)
+
+
+def _choice(value: object, what: str, choices: tuple[_T, ...]) -> _T:
+    for choice in choices:
+        if value == choice.value:
+            return choice
+    words = ", ".join(c.value for c in choices)
+    raise InvalidInput(f"unknown {what} {value!r} (choose {words})")
+
+
+def check_treatment(value: object) -> Treatment:
+    """What a blocked caller gets: voicemail, busy or torture."""
+    return _choice(value, "treatment", TREATMENTS)
+
+
+def check_fallback(value: object) -> Treatment:
+    """What a caller who failed the challenge gets: voicemail, busy or hangup."""
+    return _choice(value, "challenge fallback", FALLBACKS)
+
+
+def check_rule(value: object, what: str, choices: tuple[Rule, ...]) -> Rule:
+    """An ``--anonymous`` or ``--unknown`` rule."""
+    return _choice(value, f"{what} setting", choices)

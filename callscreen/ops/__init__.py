@@ -16,7 +16,7 @@ dicts shaped like the CLI's ``--json`` output (the API returns them as they are)
 Modules:
 - ``actor``: :class:`Actor`, :class:`Role`, :class:`Source`, ``permit_ext``, ``permit_admin``.
 - ``lists``: ``list_add``, ``list_remove``, ``list_entries``, ``block_last`` (block and
-  allow lists of an extension or the account).
+  allow lists of an extension or the account; ``names=`` adds or removes caller-name rules).
 - ``settings``: ``ext_show``, ``ext_set``, ``ext_list``, ``account_show``, ``account_set``,
   ``check``, ``recent_calls``, ``audit_list``.
 - ``users``: ``user_add``, ``user_list``, ``user_show``, ``user_set``, ``user_passwd``,

@@ -13,11 +13,12 @@ from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import names as _names
 from ..db.audit import AuditEntry
 from ..db.errors import InvalidInput
 from ..db.store import EntryFilter, ImportResult, ListedEntry, NewEntry, Store, check_ext
 from ..numbers import DEFAULT_REGION, InvalidNumber, Pattern, parse_pattern
-from ..policy import Kind, Scope
+from ..policy import Field, Kind, Scope
 from ..timeutil import parse_duration, parse_time, when
 from .actor import Actor, permit_admin, permit_ext
 from .errors import NotFound
@@ -39,6 +40,31 @@ def patterns_of(numbers: Sequence[str], region: str) -> list[Pattern]:
         except InvalidNumber as exc:
             raise InvalidInput(str(exc)) from None
     return out
+
+
+def name_patterns(names: Sequence[str], kind: Kind) -> list[Pattern]:
+    """Parse every caller-name rule first (block only: a name is easy to fake)."""
+    if kind is not Kind.BLOCK:
+        raise InvalidInput(_names.ALLOW_REFUSED)
+    out = []
+    for n in names:
+        try:
+            rule = _names.parse_rule(n)
+        except _names.InvalidName as exc:
+            raise InvalidInput(str(exc)) from None
+        out.append(Pattern(rule.value, False, rule.raw))
+    return out
+
+
+def _what(
+    numbers: Sequence[str], names: Sequence[str], kind: Kind, region: str
+) -> tuple[list[Pattern], Field]:
+    """The patterns of a change: numbers, or caller-name rules (``--name``), not both."""
+    if names:
+        if numbers:
+            raise InvalidInput("give numbers or --name, not both")
+        return name_patterns(names, kind), Field.NAME
+    return patterns_of(numbers, region), Field.NUMBER
 
 
 def _parsed(fn: Any, value: str, option: str) -> float:
@@ -100,6 +126,7 @@ def entry_json(e: ListedEntry, now: float | None = None) -> dict[str, Any]:
         "value": e.entry.value,
         "prefix": e.entry.prefix,
         "raw": e.entry.raw,
+        "field": e.entry.field.value,
         "note": e.entry.note,
         "created": when(e.created_at),
         "hits": e.hits,
@@ -116,6 +143,7 @@ class Changed:
     done: list[Pattern]  # added or removed
     other: list[Pattern]  # already listed, or not listed
     expires_at: float | None = None
+    field: Field = Field.NUMBER  # NAME: the patterns are caller-name rules
 
 
 async def add(
@@ -130,9 +158,10 @@ async def add(
     for_: str | None = None,
     until: str | None = None,
     region: str = DEFAULT_REGION,
+    names: Sequence[str] = (),
 ) -> Changed:
     """:func:`list_add` with the patterns themselves."""
-    patterns = patterns_of(numbers, region)
+    patterns, field = _what(numbers, names, kind, region)
     expires = expiry_of(for_, until)
     target = _target(actor, scope, ext)
     added, existing = await store.add_entries(
@@ -143,8 +172,9 @@ async def add(
         note,
         expires_at=expires,
         audit=audit_entry(actor, f"{kind.value}.add", target),
+        field=field,
     )
-    return Changed(added, existing, expires)
+    return Changed(added, existing, expires, field)
 
 
 async def list_add(
@@ -159,8 +189,10 @@ async def list_add(
     for_: str | None = None,
     until: str | None = None,
     region: str = DEFAULT_REGION,
+    names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Add numbers (all or nothing) -> ``{"added": [...], "already_listed": [...]}``."""
+    """Add numbers, or caller-name rules (``names``, block only), all or nothing ->
+    ``{"added": [...], "already_listed": [...]}``."""
     c = await add(
         store,
         actor,
@@ -172,6 +204,7 @@ async def list_add(
         for_=for_,
         until=until,
         region=region,
+        names=names,
     )
     return {"added": [str(p) for p in c.done], "already_listed": [str(p) for p in c.other]}
 
@@ -185,14 +218,20 @@ async def remove(
     kind: Kind,
     numbers: Sequence[str],
     region: str = DEFAULT_REGION,
+    names: Sequence[str] = (),
 ) -> Changed:
     """:func:`list_remove` with the patterns themselves."""
-    patterns = patterns_of(numbers, region)
+    patterns, field = _what(numbers, names, kind, region)
     target = _target(actor, scope, ext)
     removed, missing = await store.remove_entries(
-        scope, ext, kind, patterns, audit=audit_entry(actor, f"{kind.value}.remove", target)
+        scope,
+        ext,
+        kind,
+        patterns,
+        audit=audit_entry(actor, f"{kind.value}.remove", target),
+        field=field,
     )
-    return Changed(removed, missing)
+    return Changed(removed, missing, field=field)
 
 
 async def list_remove(
@@ -204,9 +243,13 @@ async def list_remove(
     kind: Kind,
     numbers: Sequence[str],
     region: str = DEFAULT_REGION,
+    names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Remove numbers -> ``{"removed": [...], "not_listed": [...]}`` (not listed: no error)."""
-    c = await remove(store, actor, scope=scope, ext=ext, kind=kind, numbers=numbers, region=region)
+    """Remove numbers (or caller-name rules: ``names``) -> ``{"removed": [...],
+    "not_listed": [...]}`` (not listed: no error)."""
+    c = await remove(
+        store, actor, scope=scope, ext=ext, kind=kind, numbers=numbers, region=region, names=names
+    )
     return {"removed": [str(p) for p in c.done], "not_listed": [str(p) for p in c.other]}
 
 

@@ -14,34 +14,57 @@ from typing import Any
 from ..db.errors import InvalidInput
 from ..db.lookup import Lookup
 from ..db.reports import LoggedCall
-from ..db.store import Store, check_ext, check_mailbox, check_treatment
+from ..db.store import INHERIT, Inherit, Store, check_ext, check_mailbox, check_treatment
+from ..db.validate import check_fallback, check_rule
 from ..numbers import DEFAULT_REGION, InvalidNumber, caller_from, is_anonymous, normalize
-from ..policy import AccountSettings, Decision, ExtensionSettings, Kind, Scope, Treatment
+from ..policy import (
+    UNKNOWN_RULES,
+    AccountSettings,
+    Decision,
+    ExtensionSettings,
+    Kind,
+    Result,
+    Rule,
+    Scope,
+    Treatment,
+    fallback_for,
+    remember_for,
+)
 from ..screening import decide
-from ..timeutil import when
+from ..timeutil import format_duration, parse_retention, when
 from .actor import Actor, permit_admin, permit_ext
 from .lists import audit_entry
 
-ANONYMOUS = ("allow", "block")
+ANONYMOUS = tuple(Rule)
+#: The word that sets an extension's remember/fallback back to the account's.
+ACCOUNT_DEFAULT = "account"
 
 
-def ext_json(s: ExtensionSettings, account_treatment: Treatment) -> dict[str, Any]:
+def ext_json(s: ExtensionSettings, account: AccountSettings) -> dict[str, Any]:
     """An extension's settings as ``ext show --json`` prints them (without the counts)."""
     return {
         "ext": s.ext,
         "enabled": s.enabled,
-        "anonymous": "block" if s.block_anonymous else "allow",
-        "treatment": (s.treatment or account_treatment).value,
+        "anonymous": s.anonymous.value,
+        "unknown": s.unknown.value,
+        "treatment": (s.treatment or account.treatment).value,
         "treatment_set": s.treatment is not None,
         "mailbox": s.voicemail_box,
+        "remember": format_duration(remember_for(account, s)),
+        "remember_set": s.remember is not None,
+        "challenge_fallback": fallback_for(account, s).value,
+        "challenge_fallback_set": s.fallback is not None,
     }
 
 
 def account_json(s: AccountSettings) -> dict[str, Any]:
     return {
         "enabled": s.enabled,
-        "anonymous": "block" if s.block_anonymous else "allow",
+        "anonymous": s.anonymous.value,
+        "unknown": s.unknown.value,
         "treatment": s.treatment.value,
+        "remember": format_duration(s.remember),
+        "challenge_fallback": s.fallback.value,
     }
 
 
@@ -52,20 +75,41 @@ def _enabled(value: object) -> bool | None:
     return value
 
 
-def _anonymous(value: object) -> bool | None:
-    if value is None:
-        return None
-    if value not in ANONYMOUS:
-        raise InvalidInput(f"unknown anonymous setting {value!r} (choose allow, block)")
-    return value == "block"
+def _anonymous(value: object) -> Rule | None:
+    return None if value is None else check_rule(value, "anonymous", ANONYMOUS)
+
+
+def _unknown(value: object) -> Rule | None:
+    return None if value is None else check_rule(value, "unknown", UNKNOWN_RULES)
 
 
 def _treatment(value: object) -> Treatment | None:
+    return None if value is None else check_treatment(value)
+
+
+def _remember(value: object, *, inherit: bool) -> float | Inherit | None:
+    """``30d`` / ``12h`` / ``0`` (not remembered) -> seconds; ``account`` -> the account's."""
     if value is None:
         return None
+    if inherit and value == ACCOUNT_DEFAULT:
+        return INHERIT
+    hint = " or account" if inherit else ""
     if not isinstance(value, str):
-        raise InvalidInput(f"unknown treatment {value!r} (choose voicemail, busy, torture)")
-    return check_treatment(value)
+        raise InvalidInput(f"remember: not a duration: {value!r} (e.g. 30d, 12h, 0{hint})")
+    try:
+        return parse_retention(value)
+    except ValueError:
+        raise InvalidInput(
+            f"remember: not a duration: {value!r} (e.g. 30d, 12h, 0{hint})"
+        ) from None
+
+
+def _fallback(value: object, *, inherit: bool) -> Treatment | Inherit | None:
+    if value is None:
+        return None
+    if inherit and value == ACCOUNT_DEFAULT:
+        return INHERIT
+    return check_fallback(value)
 
 
 async def ext_show(store: Store, actor: Actor, ext: str) -> dict[str, Any]:
@@ -73,7 +117,7 @@ async def ext_show(store: Store, actor: Actor, ext: str) -> dict[str, Any]:
     check_ext(ext)
     permit_ext(actor, ext)
     account, settings = await store.settings(ext)
-    data = ext_json(settings, account.treatment)
+    data = ext_json(settings, account)
     data["blocked_numbers"] = await store.count_entries(Scope.EXTENSION, ext, Kind.BLOCK)
     data["allowed_numbers"] = await store.count_entries(Scope.EXTENSION, ext, Kind.ALLOW)
     return data
@@ -88,13 +132,20 @@ async def ext_set(
     anonymous: str | None = None,
     treatment: str | None = None,
     mailbox: str | None = None,
+    unknown: str | None = None,
+    remember: str | None = None,
+    challenge_fallback: str | None = None,
 ) -> dict[str, Any]:
     """Change an extension's settings (as ``ext set --json``). The mailbox is an admin's: it
-    routes a caller into any voicemail box of the PBX."""
+    routes a caller into any voicemail box of the PBX. ``remember`` and
+    ``challenge_fallback`` may be ``account``: back to the account's."""
     check_ext(ext)
     on = _enabled(enabled)
     anon = _anonymous(anonymous)
     treat = _treatment(treatment)
+    unk = _unknown(unknown)
+    keep = _remember(remember, inherit=True)
+    fall = _fallback(challenge_fallback, inherit=True)
     if mailbox is not None:
         if not isinstance(mailbox, str):
             raise InvalidInput(
@@ -108,30 +159,33 @@ async def ext_set(
     settings = await store.set_extension(
         ext,
         enabled=on,
-        block_anonymous=anon,
+        anonymous=anon,
         treatment=treat,
         mailbox=mailbox,
+        unknown=unk,
+        remember=keep,
+        fallback=fall,
         audit=audit_entry(actor, "ext.set", f"ext:{ext}"),
     )
-    return ext_json(settings, (await store.account()).treatment)
+    return ext_json(settings, await store.account())
 
 
 async def ext_list(store: Store, actor: Actor) -> list[dict[str, Any]]:
     """An admin: every configured extension. A user: their own, configured or not."""
-    treatment = (await store.account()).treatment
+    account = await store.account()
     if actor.is_admin:
-        return [ext_json(e, treatment) for e in await store.extensions()]
-    return [ext_json((await store.settings(e))[1], treatment) for e in sorted(actor.extensions)]
+        return [ext_json(e, account) for e in await store.extensions()]
+    return [ext_json((await store.settings(e))[1], account) for e in sorted(actor.extensions)]
 
 
 async def ext_overview(store: Store, actor: Actor) -> list[dict[str, Any]]:
     """Every configured extension with its list sizes (as ``ext show``), for the portal's
     Extensions page: an admin's. The sizes are lookups in list_sizes, not counts."""
     permit_admin(actor)
-    treatment = (await store.account()).treatment
+    account = await store.account()
     out = []
     for e in await store.extensions():
-        data = ext_json(e, treatment)
+        data = ext_json(e, account)
         data["blocked_numbers"] = await store.count_entries(Scope.EXTENSION, e.ext, Kind.BLOCK)
         data["allowed_numbers"] = await store.count_entries(Scope.EXTENSION, e.ext, Kind.ALLOW)
         out.append(data)
@@ -150,16 +204,25 @@ async def account_set(
     enabled: bool | None = None,
     anonymous: str | None = None,
     treatment: str | None = None,
+    unknown: str | None = None,
+    remember: str | None = None,
+    challenge_fallback: str | None = None,
 ) -> dict[str, Any]:
     """Change the account-wide settings (an admin's: they apply to every extension)."""
     on = _enabled(enabled)
     anon = _anonymous(anonymous)
     treat = _treatment(treatment)
+    unk = _unknown(unknown)
+    keep = _remember(remember, inherit=False)
+    fall = _fallback(challenge_fallback, inherit=False)
     permit_admin(actor)
     settings = await store.set_account(
         enabled=on,
-        block_anonymous=anon,
+        anonymous=anon,
         treatment=treat,
+        unknown=unk,
+        remember=keep if isinstance(keep, float) else None,
+        fallback=fall if isinstance(fall, Treatment) else None,
         audit=audit_entry(actor, "account.set", "account"),
     )
     return account_json(settings)
@@ -173,9 +236,11 @@ async def check(
     *,
     callingpres: int | None = None,
     region: str = DEFAULT_REGION,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """The decision the server would make for ``caller`` calling ``ext`` (as ``check --json``),
-    read through the call path's own Lookup (so it cannot disagree with a real call)."""
+    read through the call path's own Lookup (so it cannot disagree with a real call).
+    ``name`` is the caller's name as Asterisk would send it (``agi_calleridname``)."""
     check_ext(ext)
     try:
         if not is_anonymous(caller, callingpres):
@@ -183,17 +248,31 @@ async def check(
     except InvalidNumber as exc:
         raise InvalidInput(str(exc)) from None
     permit_ext(actor, ext)
-    who = caller_from(caller, "0" if callingpres is None else str(callingpres), region)
+    who = caller_from(caller, "0" if callingpres is None else str(callingpres), region, name)
 
-    def read() -> tuple[ExtensionSettings, Decision]:
+    def read() -> tuple[AccountSettings, ExtensionSettings, Decision]:
         lookup = Lookup(store.path)
         try:
             return decide(lookup, ext, who)
         finally:
             lookup.close()
 
-    settings, decision = await asyncio.to_thread(read)
-    return decision_json(ext, who.raw, who.e164, who.anonymous, settings, decision)
+    account, settings, decision = await asyncio.to_thread(read)
+    out = decision_json(ext, who.raw, who.e164, who.anonymous, settings, decision)
+    out["caller"]["name"] = name
+    if decision.result is Result.CHALLENGED:
+        fallback = fallback_for(account, settings)
+        out["challenge"] = {
+            "passed": {"result": "ALLOWED", "reason": "challenge-passed"},
+            "failed": {
+                "result": "BLOCKED",
+                "reason": "challenge-failed",
+                "treatment": fallback.value,
+                "mailbox": settings.voicemail_box if fallback is Treatment.VOICEMAIL else None,
+            },
+            "remember": format_duration(remember_for(account, settings)),
+        }
+    return out
 
 
 def decision_json(
@@ -206,6 +285,7 @@ def decision_json(
             "scope": d.entry.scope.value,
             "kind": d.entry.kind.value,
             "pattern": d.entry.pattern,
+            "field": d.entry.field.value,
             "raw": d.entry.raw,
             "note": d.entry.note,
         }

@@ -176,6 +176,9 @@ async def ext_patch(c: Call) -> Any:
         anonymous=b.get("anonymous"),
         treatment=b.get("treatment"),
         mailbox=b.get("mailbox"),
+        unknown=b.get("unknown"),
+        remember=b.get("remember"),
+        challenge_fallback=b.get("challenge_fallback"),
     )
 
 
@@ -193,6 +196,7 @@ async def check(c: Call) -> Any:
         c.body["caller"],
         callingpres=c.body.get("callingpres"),
         region=c.region,
+        name=c.body.get("name"),
     )
 
 
@@ -208,6 +212,9 @@ async def account_patch(c: Call) -> Any:
         enabled=b.get("enabled"),
         anonymous=b.get("anonymous"),
         treatment=b.get("treatment"),
+        unknown=b.get("unknown"),
+        remember=b.get("remember"),
+        challenge_fallback=b.get("challenge_fallback"),
     )
 
 
@@ -226,8 +233,9 @@ async def openapi_json(c: Call) -> Any:
     return OPENAPI
 
 
-def _list_handlers(scope: Scope, kind: Kind) -> tuple[Any, Any, Any]:
-    """GET (page), POST (add a batch) and DELETE (one number) for one list."""
+def _list_handlers(scope: Scope, kind: Kind) -> tuple[Any, Any, Any, Any, Any]:
+    """GET (page), POST (add a batch) and DELETE (one number) for one list; POST and DELETE
+    of caller-name rules (the blocklist's)."""
 
     def ext(c: Call) -> str | None:
         return c.params["ext"] if scope is Scope.EXTENSION else None
@@ -273,7 +281,27 @@ def _list_handlers(scope: Scope, kind: Kind) -> tuple[Any, Any, Any]:
             region=c.region,
         )
 
-    return get, add, remove
+    async def add_names(c: Call) -> Any:
+        b = c.body
+        return await lists.list_add(
+            c.store,
+            c.who,
+            scope=scope,
+            ext=ext(c),
+            kind=kind,
+            numbers=[],
+            names=b["names"],
+            note=b.get("note", ""),
+            for_=b.get("for"),
+            until=b.get("until"),
+        )
+
+    async def remove_name(c: Call) -> Any:
+        return await lists.list_remove(
+            c.store, c.who, scope=scope, ext=ext(c), kind=kind, numbers=[], names=[c.params["name"]]
+        )
+
+    return get, add, remove, add_names, remove_name
 
 
 async def session_create(c: Call) -> Any:
@@ -308,33 +336,51 @@ _LIST_QUERY = {
     "after": s.integer(1, 2**62, "an entry id (the previous page's next): keyset paging"),
     "q": s.string(200, "a number or prefix typed any way, or text of the note"),
 }
-_ADD_BODY = s.obj(
-    {
-        "numbers": s.NUMBERS,
-        "note": s.string(500),
-        "for": s.string(20, "how long, e.g. 30d, 12h (default: for good)"),
-        "until": s.string(40, "until a date or time, e.g. 2026-12-31"),
-    },
-    required=["numbers"],
-)
-_ANONYMOUS = s.choice("allow", "block")
+_ADD_OPTIONS = {
+    "note": s.string(500),
+    "for": s.string(20, "how long, e.g. 30d, 12h (default: for good)"),
+    "until": s.string(40, "until a date or time, e.g. 2026-12-31"),
+}
+_ADD_BODY = s.obj({"numbers": s.NUMBERS, **_ADD_OPTIONS}, required=["numbers"])
+_ADD_NAMES_BODY = s.obj({"names": s.NAMES, **_ADD_OPTIONS}, required=["names"])
+_ANONYMOUS = s.choice("allow", "block", "challenge")
+_UNKNOWN = s.choice("allow", "challenge")
 _TREATMENT = s.choice("voicemail", "busy", "torture")
+_REMEMBER = s.string(20, "how long a caller who passed the challenge stays allowed: 30d, 0")
+_FALLBACK = s.choice("voicemail", "busy", "hangup")
 
 
 def _list_routes(base: str, scope: Scope, access: Access) -> list[Endpoint]:
     out = []
     for kind, name in ((Kind.BLOCK, "blocklist"), (Kind.ALLOW, "allowlist")):
-        get, add, remove = _list_handlers(scope, kind)
+        get, add, remove, add_names, remove_name = _list_handlers(scope, kind)
         where = "the extension's" if scope is Scope.EXTENSION else "the account's"
         out += [
-            Endpoint("GET", f"{base}/{name}", get, f"a page of {where} {name}", access,
-                     query=_LIST_QUERY),
-            Endpoint("POST", f"{base}/{name}", add, f"add numbers to {where} {name} (all or none)",
-                     access, body=_ADD_BODY),
+            Endpoint(
+                "GET", f"{base}/{name}", get, f"a page of {where} {name}", access, query=_LIST_QUERY
+            ),
+            Endpoint(
+                "POST",
+                f"{base}/{name}",
+                add,
+                f"add numbers to {where} {name} (all or none)",
+                access,
+                body=_ADD_BODY,
+            ),
+        ]
+        if kind is Kind.BLOCK:  # before {number:path}, which would take names/... too
+            out += [
+                Endpoint("POST", f"{base}/{name}/names", add_names,
+                         f"add caller-name rules to {where} {name} (all or none)", access,
+                         body=_ADD_NAMES_BODY),
+                Endpoint("DELETE", f"{base}/{name}/names/{{name:path}}", remove_name,
+                         f"remove one caller-name rule (URL-encoded, as typed or as listed)"
+                         f" from {where} {name}", access),
+            ]  # fmt: skip
+        out.append(
             Endpoint("DELETE", f"{base}/{name}/{{number:path}}", remove,
                      f"remove one number (URL-encoded, any accepted form) from {where} {name}",
-                     access),
-        ]  # fmt: skip
+                     access))  # fmt: skip
     return out
 
 
@@ -350,19 +396,25 @@ TABLE: list[Endpoint] = [
     Endpoint("GET", _EXT, ext_get, "an extension's settings", Access.OWNER),
     Endpoint("PATCH", _EXT, ext_patch, "change an extension's settings", Access.OWNER,
              body=s.obj({"enabled": s.BOOLEAN, "anonymous": _ANONYMOUS, "treatment": _TREATMENT,
-                         "mailbox": s.string(200, "BOX@CONTEXT (admins only)")})),
+                         "mailbox": s.string(200, "BOX@CONTEXT (admins only)"),
+                         "unknown": _UNKNOWN,
+                         "remember": s.string(20, "30d, 0, or account: the account's"),
+                         "challenge_fallback": s.choice("voicemail", "busy", "hangup",
+                                                        "account")})),
     *_list_routes(_EXT, Scope.EXTENSION, Access.OWNER),
     Endpoint("GET", _EXT + "/calls", calls, "recent screened calls, newest first", Access.OWNER,
              query={"limit": _LIMIT}),
     Endpoint("POST", _EXT + "/check", check, "what a call from this caller would get",
              Access.OWNER,
-             body=s.obj({"caller": s.string(200), "callingpres": s.integer(0, 255)},
+             body=s.obj({"caller": s.string(200), "callingpres": s.integer(0, 255),
+                         "name": s.string(200, "the caller's name (agi_calleridname)")},
                         required=["caller"])),
     Endpoint("GET", V1 + "/account", account_get, "account-wide settings", Access.ADMIN),
     Endpoint("PATCH", V1 + "/account", account_patch, "change account-wide settings",
              Access.ADMIN,
              body=s.obj({"enabled": s.BOOLEAN, "anonymous": _ANONYMOUS,
-                         "treatment": _TREATMENT})),
+                         "treatment": _TREATMENT, "unknown": _UNKNOWN, "remember": _REMEMBER,
+                         "challenge_fallback": _FALLBACK})),
     *_list_routes(V1 + "/account", Scope.ACCOUNT, Access.ADMIN),
     Endpoint("GET", V1 + "/audit", audit, "the audit log, newest first", Access.ADMIN,
              query={"since": s.string(40, "e.g. 7d, 2026-12-01"),

@@ -58,6 +58,14 @@ NUMBERS: Schema = {
     "description": "numbers in any accepted form (+13035550100, (303) 555-0100, +1303555*)",
 }
 
+NAMES: Schema = {
+    "type": "array",
+    "items": string(100),
+    "minItems": 1,
+    "maxItems": 100,
+    "description": "caller-name rules: Scam Likely (whole name), V*, *likely, *spam*",
+}
+
 
 def obj(properties: Mapping[str, Schema], required: Sequence[str] = ()) -> Schema:
     return {

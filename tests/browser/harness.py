@@ -320,15 +320,15 @@ class Portal:
         """An extension's (or with None the account's) settings row: enabled, anonymous
         ("allow"/"block"), treatment (an extension's is None while it follows the account)."""
         if ext is None:
-            rows = self.query("SELECT enabled, block_anonymous, treatment FROM accounts")
+            rows = self.query("SELECT enabled, anonymous, treatment FROM accounts")
         else:
             rows = self.query(
-                "SELECT enabled, block_anonymous, treatment FROM extensions WHERE ext = ?", ext
+                "SELECT enabled, anonymous, treatment FROM extensions WHERE ext = ?", ext
             )
         [(enabled, anonymous, treatment)] = rows
         return {
             "enabled": bool(enabled),
-            "anonymous": "block" if anonymous else "allow",
+            "anonymous": anonymous,
             "treatment": treatment,
         }
 

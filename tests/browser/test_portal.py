@@ -633,6 +633,12 @@ def test_screenshot_user_page(
         ("303.555.0142", ""),
     ]:
         add(page, "Blocked Numbers", number, note)
+    blocked = region(page, "Blocked Numbers")
+    blocked.get_by_text("Block a caller name").click()
+    blocked.get_by_label("Caller name", exact=True).fill("Scam Likely")
+    blocked.get_by_label("Note (caller name)").fill("carrier warning")
+    blocked.get_by_role("button", name="Save caller name").click()
+    expect(flash(page)).to_have_text("Blocked callers named scam likely")
     add(page, "Allowed Numbers", "303-555-0150", "school")
     region(page, "Recent calls").get_by_role("button", name=f"Block {GOOD_CALLER}").click()
     expect(flash(page)).to_have_text(f"Blocked {GOOD_CALLER}")
@@ -652,3 +658,33 @@ def test_screenshot_admin_page(
     page.goto(portal.url("/account"))
     paths = shot(page, "admin-account")
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_block_a_caller_name_from_the_blocked_numbers_card(page: Page, portal: Portal) -> None:
+    as_user(page, portal, "alice")
+    blocked = region(page, "Blocked Numbers")
+    field = blocked.get_by_label("Caller name", exact=True)
+    expect(field).to_be_hidden()  # in a closed "Block a caller name" disclosure
+    blocked.get_by_text("Block a caller name").click()
+    field.fill("Sc*am")
+    with page.expect_response(lambda r: r.request.method == "POST") as bad:
+        blocked.get_by_role("button", name="Save caller name").click()
+    assert bad.value.status == 400
+    blocked = region(page, "Blocked Numbers")
+    expect(blocked.get_by_role("alert")).to_have_text(
+        "a * may only start or end a caller name: 'Sc*am'"
+    )
+    field = blocked.get_by_label("Caller name", exact=True)
+    expect(field).to_have_value("Sc*am")  # kept, and the disclosure is open
+    field.fill("Scam Likely")
+    blocked.get_by_label("Note (caller name)").fill("carrier tag")
+    with page.expect_response(lambda r: r.request.method == "POST") as ok:
+        blocked.get_by_role("button", name="Save caller name").click()
+    assert ok.value.status == 303
+    expect(flash(page)).to_have_text("Blocked callers named scam likely")
+    row = region(page, "Blocked Numbers").get_by_role("row").filter(has_text="Caller name:")
+    expect(row).to_contain_text("Caller name: scam likely")
+    expect(row).to_contain_text("carrier tag")
+    row.get_by_role("button", name="Remove caller name scam likely").click()
+    expect(flash(page)).to_have_text("Removed scam likely")
+    assert portal.cli_json("block", "list", "--ext", "101") == []

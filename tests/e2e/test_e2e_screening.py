@@ -394,3 +394,22 @@ async def test_fifty_concurrent_calls(
     assert all("<+17205550102>" in p.read_text() for p in new)
 
     await _wait_released(asterisk, server, within=5)
+
+
+async def test_a_caller_name_rule_gives_busy_and_another_name_rings(cli: Cli, ami: Ami) -> None:
+    """Issue 17: the carrier's "Scam Likely" in the caller name is enough to block; the same
+    number with another name rings through, and removing the rule applies to the next call."""
+    cli("ext", "set", "261", "--enable", "--treatment", "busy")
+    cli("block", "add", "--ext", "261", "--name", "Scam Likely")
+
+    scam, friend = await asyncio.gather(
+        ami.call("261", '"Scam Likely" <+13035550261>'),
+        ami.call("261", '"Jane Doe" <+13035550261>'),
+    )
+    assert_blocked(scam, "name-rule", "busy")
+    assert scam.hangup_cause == BUSY
+    assert_allowed(friend, "not-listed")
+
+    cli("block", "remove", "--ext", "261", "--name", "scam likely")
+    again = await ami.call("261", '"Scam Likely" <+13035550261>')
+    assert_allowed(again, "not-listed")

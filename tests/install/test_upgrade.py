@@ -84,11 +84,19 @@ def make_v1(path: Path) -> None:
     conn.close()
 
 
+#: Version 9 turned block_anonymous (0/1) into anonymous ('allow'/'block'/'challenge').
+ANONYMOUS_V9 = "CASE anonymous WHEN 'block' THEN 1 ELSE 0 END"
+
+
 def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
+        v9 = conn.execute("PRAGMA user_version").fetchone()[0] >= 9
         return {
-            t: conn.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2").fetchall()
+            t: conn.execute(
+                f"SELECT {cols.replace('block_anonymous', ANONYMOUS_V9) if v9 else cols} "
+                f"FROM {t} ORDER BY 1, 2"
+            ).fetchall()
             for t, cols in V1_TABLES.items()
         }
     finally:
@@ -145,3 +153,48 @@ async def test_no_migration_when_the_backup_cannot_be_written(tmp_path: Path) ->
     with pytest.raises(StoreError, match="not migrating"):
         await Store.open(db)
     assert dump(db) == old  # still version 1, untouched
+
+
+async def test_upgrade_from_v7_makes_every_entry_a_number_and_takes_name_rules(
+    tmp_path: Path,
+) -> None:
+    """Migration 0008 (caller-name rules): old entries are numbers, still found by the call
+    path; a name rule spelled like a listed number is a separate entry, not a conflict."""
+    from callscreen.db.lookup import Lookup
+    from callscreen.names import parse_rule
+    from callscreen.numbers import Pattern
+    from callscreen.policy import Field, Kind, Scope
+
+    db = tmp_path / "callscreen.db"
+    conn = sqlite3.connect(db)
+    for version, _name, sql in migrations():
+        if version <= 7:
+            conn.executescript(sql)
+    conn.execute("PRAGMA user_version=7")
+    with conn:
+        conn.execute(
+            "INSERT INTO entries (scope, ext, kind, value, prefix, raw, created_at)"
+            " VALUES ('ext', '101', 'block', '+13035551212', 0, '303-555-1212', 1700000000)"
+        )
+    conn.close()
+    async with await Store.open(db) as store:
+        [old] = await store.list_entries(Scope.EXTENSION, "101", Kind.BLOCK)
+        assert old.entry.field is Field.NUMBER and old.entry.value == "+13035551212"
+        rule = parse_rule("+13035551212")
+        added, _ = await store.add_entries(
+            Scope.EXTENSION, "101", Kind.BLOCK, [Pattern(rule.value, False, rule.raw)],
+            field=Field.NAME,
+        )  # fmt: skip
+        assert len(added) == 1
+        assert await store.count_entries(Scope.EXTENSION, "101", Kind.BLOCK) == 2
+    assert (tmp_path / "callscreen.db.v7.bak").exists()
+    lookup = Lookup(db)
+    try:
+        _, _, found = lookup.read("101", "+13035551212")  # no name: the number entry only
+        assert [(e.field, e.value) for e in found] == [(Field.NUMBER, "+13035551212")]
+        _, _, found = lookup.read("101", "+13035550000", "+13035551212")
+        assert [(e.field, e.value) for e in found] == [(Field.NAME, "+13035551212")]
+    finally:
+        lookup.close()
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION

@@ -11,9 +11,15 @@ from callscreen.db import Store
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    # Short Wait() chunks so torture tests take seconds, not minutes.
+    # Short Wait() chunks so torture tests take seconds, not minutes; a challenged caller who
+    # presses nothing is done after two one-second waits.
     return Config(
-        db=tmp_path / "callscreen.db", port=0, torture_wait=1, header_timeout=1.0, reply_timeout=1.0
+        db=tmp_path / "callscreen.db",
+        port=0,
+        torture_wait=1,
+        header_timeout=1.0,
+        reply_timeout=1.0,
+        challenge_wait=1.0,
     )
 
 

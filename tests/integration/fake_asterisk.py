@@ -77,6 +77,11 @@ class Channel:
     patience: float | None = None  # seconds until the caller hangs up; None: never
     mailboxes: set[str] = field(default_factory=lambda: {"101@default", "102@default"})
     voicemail_seconds: float = 0.05  # how long leaving a message takes
+    #: Keys the caller presses, one per WAIT FOR DIGIT ("right": the digit SAY DIGITS said;
+    #: "": presses nothing, the wait times out).
+    keys: list[str] = field(default_factory=list)
+    prompt_seconds: float = 0.0  # how long each STREAM FILE / SAY DIGITS plays
+    sounds: bool = True  # False: the sound files are missing (STREAM FILE fails, -1)
 
 
 @dataclass
@@ -86,6 +91,8 @@ class Transcript:
     hung_up: bool = False
     closed_by_server: bool = False
     duration: float = 0.0
+    played: list[str] = field(default_factory=list)  # STREAM FILE sounds, in order
+    said: list[str] = field(default_factory=list)  # SAY DIGITS digits, in order
 
     @property
     def apps(self) -> list[str]:
@@ -101,6 +108,7 @@ class FakeAsterisk:
         self.t = Transcript()
         self._started = time.monotonic()
         self._hangup_pending = False  # the out-of-band HANGUP not yet written
+        self.said = ""  # the digit the last SAY DIGITS said
 
     def _caller_gone_in(self) -> float | None:
         if self.channel.patience is None:
@@ -170,16 +178,52 @@ class FakeAsterisk:
         if verb == "SET VARIABLE":
             self.t.variables[words[2]] = words[3] if len(words) > 3 else ""
             return b"200 result=1\n"
-        if text.upper() in ("HANGUP", "ANSWER") or verb == "STREAM FILE":
+        if text.upper() in ("HANGUP", "ANSWER", "CHANNEL STATUS") or verb in (
+            "STREAM FILE",
+            "SAY DIGITS",
+            "WAIT FOR",
+        ):
             if self.t.hung_up:
                 return DEAD_CHANNEL
             if text.upper() == "HANGUP":
                 self._hang_up()
                 return b"200 result=1\n"
-            return b"200 result=0\n"
+            if text.upper() == "ANSWER":
+                self.t.variables["ANSWERED"] = "1"
+                return b"200 result=0\n"
+            if text.upper() == "CHANNEL STATUS":
+                return b"200 result=6\n"  # AST_STATE_UP
+            return await self._media(verb, words)
         if text.upper() == "NOOP":
             return b"200 result=0\n"
         return b"510 Invalid or unknown command\n"
+
+    async def _media(self, verb: str, words: list[str]) -> bytes:
+        """STREAM FILE, SAY DIGITS, WAIT FOR DIGIT: the caller may hang up meanwhile (-1,
+        then HANGUP before the next reply, as res_agi does)."""
+        seconds = self.channel.prompt_seconds
+        if verb == "WAIT FOR":
+            key = self.channel.keys.pop(0) if self.channel.keys else ""
+            if key == "right":
+                key = self.said
+            seconds = 0.0 if key else float(words[3]) / 1000 if len(words) > 3 else 0.0
+        else:
+            key = ""
+        gone = self._caller_gone_in()
+        if gone is not None and gone <= seconds:
+            await asyncio.sleep(gone)
+            self._hang_up()
+            return b"200 result=-1 endpos=0\n"
+        await asyncio.sleep(seconds)
+        if verb == "STREAM FILE" and not self.channel.sounds:
+            return b"200 result=-1 endpos=0\n"  # seen for a file that does not exist
+        if verb == "SAY DIGITS":
+            self.said = words[2] if len(words) > 2 else ""
+            self.t.said.append(self.said)
+        if verb == "STREAM FILE":
+            self.t.played.append(words[2] if len(words) > 2 else "")
+            return b"200 result=0 endpos=8000\n"
+        return f"200 result={ord(key) if key else 0}\n".encode()
 
     async def _exec(self, app: str, data: str) -> bytes:
         app_l = app.lower()

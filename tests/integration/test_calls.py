@@ -11,7 +11,7 @@ import sqlite3
 from callscreen.app import Server
 from callscreen.db import Store
 from callscreen.numbers import parse_pattern
-from callscreen.policy import Kind, Scope, Treatment
+from callscreen.policy import Kind, Rule, Scope, Treatment
 
 from .fake_asterisk import Channel, env_block, place_call
 
@@ -107,8 +107,8 @@ async def test_torture_is_bounded_by_torture_max(config, store: Store) -> None: 
 
 
 async def test_anonymous_blocked_only_where_the_extension_says_so(port: int, store: Store) -> None:
-    await store.set_extension("101", enabled=True, block_anonymous=True)
-    await store.set_extension("102", enabled=True, block_anonymous=False)
+    await store.set_extension("101", enabled=True, anonymous=Rule.BLOCK)
+    await store.set_extension("102", enabled=True, anonymous=Rule.ALLOW)
     for callerid, pres in (("", 0), ("anonymous", 0), ("Restricted", 0), ("unknown", 67)):
         t = await place_call(port, ext="101", callerid=callerid, callingpres=pres)
         assert t.commands[0] == mset("BLOCKED", "anonymous", "busy"), callerid

@@ -60,6 +60,7 @@ def test_check_json_shape(run: Run) -> None:
         "raw": "011 44 20 7123 4567",
         "e164": "+442071234567",
         "anonymous": False,
+        "name": None,
     }
 
 
@@ -81,6 +82,54 @@ def test_anonymous_and_account_rules_via_check(run: Run) -> None:
     )
     run("allow", "add", "--account", "+442071234567")
     assert run.json("check", "--ext", "999", "+442071234567")["reason"] == "allowlist"
+
+
+def test_challenge_settings_and_what_check_says(run: Run) -> None:
+    run("ext", "set", "101", "--enable", "--unknown", "challenge", "--remember", "30d")
+    d = run.json("check", "--ext", "101", "+13035551212")
+    assert (d["result"], d["reason"], d["treatment"]) == ("CHALLENGED", "not-listed", "challenge")
+    assert d["challenge"] == {
+        "passed": {"result": "ALLOWED", "reason": "challenge-passed"},
+        "failed": {
+            "result": "BLOCKED",
+            "reason": "challenge-failed",
+            "treatment": "busy",
+            "mailbox": None,
+        },
+        "remember": "30d",
+    }
+    out = run("check", "--ext", "101", "+13035551212")
+    assert "CHALLENGED" in out and "challenge-failed busy" in out and "30d" in out
+    run("account", "set", "--challenge-fallback", "voicemail", "--remember", "7d")
+    show = run.json("ext", "show", "101")
+    assert (show["challenge_fallback"], show["challenge_fallback_set"]) == ("voicemail", False)
+    assert (show["remember"], show["remember_set"]) == ("30d", True)
+    run("ext", "set", "101", "--remember", "account", "--challenge-fallback", "hangup")
+    show = run.json("ext", "show", "101")
+    assert (show["remember"], show["remember_set"]) == ("7d", False)
+    assert (show["challenge_fallback"], show["challenge_fallback_set"]) == ("hangup", True)
+    # Anonymous callers: challenged; a blocked number is never offered a way through.
+    run("ext", "set", "101", "--anonymous", "challenge")
+    assert run.json("check", "--ext", "101", "anonymous")["reason"] == "anonymous"
+    run("block", "add", "--ext", "101", "+1303*")
+    assert run.json("check", "--ext", "101", "+13035551212")["result"] == "BLOCKED"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--remember", "forever"], "remember: not a duration: 'forever'"),
+        (["--remember", "-3d"], "remember: not a duration: '-3d'"),
+        (["--unknown", "block"], "'block' is not one of 'allow', 'challenge'"),
+        (["--challenge-fallback", "torture"], "'torture' is not one of"),
+    ],
+)
+def test_bad_challenge_settings_are_one_line_and_change_nothing(
+    run: Run, args: list[str], words: str
+) -> None:
+    err = run("ext", "set", "101", "--enable", *args, code=2)
+    assert words in err
+    assert run.json("ext", "show", "101")["enabled"] is False
 
 
 def test_list_json_and_remove(run: Run) -> None:
@@ -114,6 +163,11 @@ def test_ext_and_account_show(run: Run) -> None:
         "treatment": "busy",
         "treatment_set": False,
         "mailbox": "777@default",
+        "unknown": "allow",
+        "remember": "0",
+        "remember_set": False,
+        "challenge_fallback": "busy",
+        "challenge_fallback_set": False,
         "blocked_numbers": 0,
         "allowed_numbers": 0,
     }
@@ -126,12 +180,20 @@ def test_ext_and_account_show(run: Run) -> None:
             "treatment": "voicemail",
             "treatment_set": True,
             "mailbox": "5@office",
+            "unknown": "allow",
+            "remember": "0",
+            "remember_set": False,
+            "challenge_fallback": "busy",
+            "challenge_fallback_set": False,
         }
     ]
     assert run.json("account", "show") == {
         "enabled": False,
         "anonymous": "allow",
+        "unknown": "allow",
         "treatment": "busy",
+        "remember": "0",
+        "challenge_fallback": "busy",
     }
     assert "101" in run("ext", "list")  # the table for people
 

@@ -169,7 +169,24 @@ async def test_ext_list_admin_sees_configured_a_user_their_own(store: Store) -> 
     [
         ({"enabled": "yes"}, "enabled: expected true or false"),
         ({"enabled": 1}, "enabled: expected true or false"),
-        ({"anonymous": "maybe"}, "unknown anonymous setting 'maybe' (choose allow, block)"),
+        (
+            {"anonymous": "maybe"},
+            "unknown anonymous setting 'maybe' (choose allow, challenge, block)",
+        ),
+        ({"unknown": "block"}, "unknown unknown setting 'block' (choose allow, challenge)"),
+        (
+            {"remember": "forever"},
+            "remember: not a duration: 'forever' (e.g. 30d, 12h, 0 or account)",
+        ),
+        ({"remember": 30}, "remember: not a duration: 30 (e.g. 30d, 12h, 0 or account)"),
+        (
+            {"challenge_fallback": "torture"},
+            "unknown challenge fallback 'torture' (choose voicemail, busy, hangup)",
+        ),
+        (
+            {"treatment": "challenge"},
+            "unknown treatment 'challenge' (choose voicemail, busy, torture)",
+        ),
         ({"treatment": "shout"}, "unknown treatment 'shout' (choose voicemail, busy, torture)"),
         ({"mailbox": "x y"}, "not a mailbox: 'x y' (expected BOX@CONTEXT, e.g. 101@default)"),
     ],
@@ -201,21 +218,44 @@ async def test_settings_changes_write_one_audit_row_with_before_and_after(store:
         "treatment": "voicemail",
         "treatment_set": True,
         "mailbox": "101@default",
+        "unknown": "allow",
+        "remember": "0",
+        "remember_set": False,
+        "challenge_fallback": "busy",
+        "challenge_fallback_set": False,
     }
     acc = await settings.account_set(store, ADMIN, anonymous="block")
-    assert acc == {"enabled": False, "anonymous": "block", "treatment": "busy"}
+    assert acc == {
+        "enabled": False,
+        "anonymous": "block",
+        "unknown": "allow",
+        "treatment": "busy",
+        "remember": "0",
+        "challenge_fallback": "busy",
+    }
     rows = await audit_rows(store)
     assert [(r.action, r.target) for r in rows] == [
         ("account.set", "account"),
         ("ext.set", "ext:101"),
     ]
-    assert rows[0].before == {"enabled": False, "block_anonymous": False, "treatment": "busy"}
-    assert rows[0].after == {"enabled": False, "block_anonymous": True, "treatment": "busy"}
+    account_before = {
+        "enabled": False,
+        "anonymous": "allow",
+        "treatment": "busy",
+        "unknown": "allow",
+        "remember": 0.0,
+        "fallback": "busy",
+    }
+    assert rows[0].before == account_before
+    assert rows[0].after == {**account_before, "anonymous": "block"}
     assert rows[1].before == {
         "enabled": False,
-        "block_anonymous": False,
+        "anonymous": "allow",
         "treatment": None,
         "mailbox": None,
+        "unknown": "allow",
+        "remember": None,
+        "fallback": None,
     }
     assert rows[1].after["enabled"] is True and rows[1].after["treatment"] == "voicemail"
     assert (rows[1].actor, rows[1].source, rows[1].ip) == ("root", "cli", None)

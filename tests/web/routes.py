@@ -21,6 +21,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/extensions/{ext}/check"): {"caller": BOB_BLOCKED},
     ("PATCH", "/api/v1/account"): {"enabled": True, "treatment": "voicemail"},
     ("POST", "/api/v1/account/blocklist"): {"numbers": [NEW_NUMBER]},
+    ("POST", "/api/v1/extensions/{ext}/blocklist/names"): {"names": ["Scam Likely"]},
+    ("POST", "/api/v1/account/blocklist/names"): {"names": ["V*"], "for": "30d"},
     ("POST", "/api/v1/account/allowlist"): {"numbers": [NEW_NUMBER]},
     ("POST", "/api/v1/session"): {"username": "alice", "password": "alice-password"},
 }
@@ -39,8 +41,10 @@ def request(ep: Endpoint, ext: str = "102") -> tuple[str, str, dict[str, Any] | 
     """(method, URL path, JSON body) for ``ep`` on extension ``ext``; a DELETE names the
     number that is listed there (bob's, or the account's), URL-encoded as a client must."""
     number = ACCOUNT_BLOCKED if ep.path.startswith("/api/v1/account") else BOB_BLOCKED
-    path = ep.openapi_path.replace("{ext}", quote(ext, safe="")).replace(
-        "{number}", quote(number, safe="")
+    path = (
+        ep.openapi_path.replace("{ext}", quote(ext, safe=""))
+        .replace("{number}", quote(number, safe=""))
+        .replace("{name}", quote("Scam Likely", safe=""))
     )
     body = BODIES.get((ep.method, ep.openapi_path))
     if ep.body is not None:

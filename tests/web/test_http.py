@@ -152,6 +152,9 @@ def test_bad_input_is_400_with_one_line_and_nothing_written(
         ("PATCH", "/api/v1/extensions/101", {"treatment": "drown"}),
         ("PATCH", "/api/v1/extensions/101", {"anonymous": ["block"]}),
         ("PATCH", "/api/v1/extensions/101", {"ringtone": "x"}),
+        ("PATCH", "/api/v1/extensions/101", {"unknown": "block"}),
+        ("PATCH", "/api/v1/extensions/101", {"remember": 30}),
+        ("PATCH", "/api/v1/extensions/101", {"challenge_fallback": "torture"}),
         ("POST", "/api/v1/extensions/101/check", {}),
         ("POST", "/api/v1/extensions/101/check", {"caller": "+1", "callingpres": 1e3}),
         ("POST", "/api/v1/extensions/101/check", {"caller": "+1", "callingpres": 999}),
@@ -169,6 +172,22 @@ def test_wrong_types_unknown_fields_and_bad_queries_are_400(
     r = web.client("alice").request(method, path, json=body)
     assert r.status_code == 400, r.text
     assert web.snapshot() == before
+
+
+def test_the_challenge_settings_over_the_api(web: Web) -> None:
+    alice = web.client("alice")
+    r = alice.patch(
+        "/api/v1/extensions/101",
+        json={"enabled": True, "unknown": "challenge", "remember": "30d"},
+    )
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert (data["unknown"], data["remember"], data["remember_set"]) == ("challenge", "30d", True)
+    r = alice.post("/api/v1/extensions/101/check", json={"caller": "+13035550123"})
+    assert (r.json()["result"], r.json()["challenge"]["remember"]) == ("CHALLENGED", "30d")
+    # The account's defaults are an admin's.
+    r = alice.patch("/api/v1/account", json={"challenge_fallback": "hangup"})
+    assert r.status_code == 403
 
 
 def test_a_batch_with_one_bad_number_stores_none(web: Web) -> None:

@@ -232,10 +232,29 @@ def test_the_anonymous_rule_and_the_treatment_are_buttons_that_save(web: Web) ->
     assert (show["anonymous"], show["treatment"]) == ("block", "torture")
 
 
+def test_the_challenge_settings_are_buttons_that_save(web: Web) -> None:
+    c, csrf = sign_in(web, "alice")
+    done = follow(c, post(c, "/ext/101/settings", csrf, anonymous="challenge"))
+    assert flash(done.text) == "Saved: callers without caller ID must press a digit"
+    done = follow(c, post(c, "/ext/101/settings", csrf, unknown="challenge"))
+    assert flash(done.text) == "Saved: callers not on a list must press a digit"
+    assert re.search(r'name="unknown" value="challenge" aria-pressed="true"', done.text)
+    done = follow(c, post(c, "/ext/101/settings", csrf, challenge_fallback="voicemail"))
+    assert flash(done.text) == "Saved: callers who fail the challenge get voicemail"
+    done = follow(c, post(c, "/ext/101/settings", csrf, remember="30d"))
+    assert flash(done.text) == "Saved: callers who pass the challenge are allowed for 30 days"
+    assert re.search(r'name="remember" value="30d" aria-pressed="true"', done.text)
+    show = store_read(web, lambda s, a: settings.ext_show(s, a, "101"))
+    assert (show["anonymous"], show["unknown"]) == ("challenge", "challenge")
+    assert (show["challenge_fallback"], show["remember"]) == ("voicemail", "30d")
+
+
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
         ({"enabled": "yes"}, "enabled: expected on or off"),
+        ({"unknown": "block"}, "unknown unknown setting 'block' (choose allow, challenge)"),
+        ({"remember": "soon"}, "remember: not a duration: 'soon'"),
         ({"treatment": "hangup"}, "unknown treatment"),
         ({"anonymous": "maybe"}, "anonymous"),
         ({}, "nothing to change"),

@@ -37,11 +37,29 @@ REASONS = {
     "anonymous": "no caller ID",
     "ext-blocklist": "on this extension's blocked list",
     "account-blocklist": "blocked for the whole account",
+    "name-rule": "the caller's name matched a blocked name",
     "blocking-off": "blocking was off",
     "not-listed": "not on a list",
+    "challenge-passed": "pressed the right digit",
+    "challenge-failed": "did not press the right digit",
     "error": "let through on an error",
 }
 HEARS = {"voicemail": "voicemail", "busy": "busy", "torture": "endless ringing"}
+#: The challenge: what a caller who fails gets, and how long one who passes is remembered.
+FALLBACKS = {
+    "voicemail": ("Voicemail", "They may leave a message."),
+    "busy": ("Busy", "They hear a busy signal."),
+    "hangup": ("Hang up", "The call ends."),
+}
+REMEMBER = {"0": "Never", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
+#: The confirmation after a change of one of the challenge settings.
+SAVED = {
+    ("anonymous", "allow"): "Saved: callers without caller ID ring through",
+    ("anonymous", "block"): "Saved: callers without caller ID are blocked",
+    ("anonymous", "challenge"): "Saved: callers without caller ID must press a digit",
+    ("unknown", "allow"): "Saved: callers not on a list ring through",
+    ("unknown", "challenge"): "Saved: callers not on a list must press a digit",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +139,8 @@ async def page_context(p: Page, t: Target) -> dict[str, Any]:
         "lists": {"block": block, "allow": allow},
         "calls": calls,
         "treatments": TREATMENTS,
+        "fallbacks": FALLBACKS,
+        "remember_choices": REMEMBER,
         "reasons": REASONS,
         "query": dict(p.request.query_params),
         "errors": {},
@@ -133,9 +153,10 @@ async def _listed(p: Page, t: Target, numbers: set[str]) -> set[str]:
     found = set()
     for n in numbers:
         page_ = await lists.list_entries(
-            p.store, p.actor, scope=t.scope, ext=t.ext, kind=Kind.BLOCK, limit=1, q=n
+            p.store, p.actor, scope=t.scope, ext=t.ext, kind=Kind.BLOCK, limit=2, q=n
         )
-        if page_["entries"] and page_["entries"][0]["value"] == n:
+        # limit 2: a caller-name rule may be spelled like the number (it is not the number's).
+        if any(e["value"] == n and e["field"] == "number" for e in page_["entries"]):
             found.add(n)
     return found
 
@@ -154,25 +175,45 @@ def _on_off(value: str) -> bool:
 
 @page
 async def change_settings(p: Page) -> Response:
-    """One setting per form: the on/off button, Allow/Block, or a treatment button."""
+    """One setting per form: the on/off button, or one button of a choice."""
     t = target_of(p)
+
+    def field(name: str) -> str | None:
+        return p.field(name) if name in p.form else None
+
     enabled = _on_off(p.field("enabled")) if "enabled" in p.form else None
-    anonymous = p.field("anonymous") if "anonymous" in p.form else None
-    treatment = p.field("treatment") if "treatment" in p.form else None
+    changes = {
+        "anonymous": field("anonymous"),
+        "treatment": field("treatment"),
+        "unknown": field("unknown"),
+        "remember": field("remember"),
+        "challenge_fallback": field("challenge_fallback"),
+    }
     if t.ext is not None:
-        await settings.ext_set(
-            p.store, p.actor, t.ext, enabled=enabled, anonymous=anonymous, treatment=treatment
-        )
+        await settings.ext_set(p.store, p.actor, t.ext, enabled=enabled, **changes)
     else:
-        await settings.account_set(
-            p.store, p.actor, enabled=enabled, anonymous=anonymous, treatment=treatment
-        )
+        await settings.account_set(p.store, p.actor, enabled=enabled, **changes)
+    anonymous, unknown = changes["anonymous"], changes["unknown"]
+    treatment, remember = changes["treatment"], changes["remember"]
+    fallback = changes["challenge_fallback"]
     if enabled is not None:
         message = f"{t.what} is {'on' if enabled else 'off'}"
     elif anonymous is not None:
-        message = f"Saved: callers without caller ID are {anonymous}ed"
+        message = SAVED[("anonymous", anonymous)]
+    elif unknown is not None:
+        message = SAVED[("unknown", unknown)]
     elif treatment is not None:
         message = f"Saved: blocked callers hear {HEARS.get(treatment, treatment)}"
+    elif fallback is not None:
+        label = FALLBACKS[fallback][0].lower() if fallback in FALLBACKS else "the account's"
+        message = f"Saved: callers who fail the challenge get {label}"
+    elif remember is not None:
+        how = REMEMBER.get(remember, remember).lower()
+        message = (
+            "Saved: callers who pass the challenge are not remembered"
+            if remember == "0"
+            else f"Saved: callers who pass the challenge are allowed for {how}"
+        )
     else:
         raise InvalidInput("nothing to change")
     return p.done(t.base, message)
@@ -211,17 +252,48 @@ def _add(kind: Kind) -> Any:
     return add
 
 
+@page
+async def block_name(p: Page) -> Response:
+    """Block a caller name (a name rule): the Blocked Numbers card's second form."""
+    t = target_of(p)
+    name, note = p.field("name"), p.field("note")
+    try:
+        result = await lists.list_add(
+            p.store,
+            p.actor,
+            scope=t.scope,
+            ext=t.ext,
+            kind=Kind.BLOCK,
+            numbers=[],
+            names=[name],
+            note=note,
+            for_=TEMPORARY if p.field("days30") else None,
+        )
+    except InvalidInput as exc:
+        ctx = await page_context(p, t)
+        ctx["errors"] = {"block_name": str(exc).strip().splitlines()[0]}
+        ctx["typed"] = {"block_name": {"name": name, "note": note}}
+        return p.render("blocking.html", 400, **ctx)
+    if result["added"]:
+        message = f"Blocked callers named {result['added'][0]}"
+    else:
+        message = f"Callers named {result['already_listed'][0]} were already blocked"
+    return p.done(t.base, message)
+
+
 def _remove(kind: Kind) -> Any:
     @page
     async def remove(p: Page) -> Response:
         t = target_of(p)
+        name = p.field("name") if "name" in p.form else None  # a name rule's Remove button
         result = await lists.list_remove(
             p.store,
             p.actor,
             scope=t.scope,
             ext=t.ext,
             kind=kind,
-            numbers=[p.field("number")],
+            numbers=[] if name is not None else [p.field("number")],
+            names=[name] if name is not None else [],
             region=p.region,
         )
         if result["removed"]:
@@ -246,6 +318,7 @@ def routes() -> list[Route]:
                 Route(f"{base}/{kind.value}", _add(kind), methods=["POST"]),
                 Route(f"{base}/{kind.value}/remove", _remove(kind), methods=["POST"]),
             ]
+        out.append(Route(f"{base}/block/name", block_name, methods=["POST"]))
     return out
 
 
