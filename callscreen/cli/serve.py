@@ -95,7 +95,7 @@ def _source(ctx: click.Context, name: str) -> str:
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="info (the default) logs one line per call, written in batches every 0.2 s and at "
-    "shutdown (about 5 us of CPU a call); warning leaves them out. The database call log "
+    "shutdown (a few us of CPU a call); warning leaves them out. The database call log "
     "records every call either way.",
 )
 @click.option(
