@@ -38,7 +38,9 @@ async def busy(session: AgiSession, config: TreatmentConfig, *, answered: bool =
         await session.exec("Busy", timeout=config.busy_timeout)
 
 
-async def voicemail(session: AgiSession, mailbox: str, config: TreatmentConfig) -> str:
+async def voicemail(
+    session: AgiSession, mailbox: str, config: TreatmentConfig, *, answered: bool = False
+) -> str:
     """VoiceMail with the unavailable greeting; busy if there is no such mailbox.
 
     VoiceMail answers the channel before it finds out the mailbox does not exist, and Busy on an
@@ -49,7 +51,7 @@ async def voicemail(session: AgiSession, mailbox: str, config: TreatmentConfig) 
     exists = await session.send("GET FULL VARIABLE", f"${{VM_INFO({mailbox},exists)}}")
     if exists.ok and exists.data == "0" and not session.hung_up:
         log.warning("no voicemail box %s: busy instead", mailbox)
-        await busy(session, config)
+        await busy(session, config, answered=answered)
         return "no-mailbox-busy"
     await session.exec("VoiceMail", f"{mailbox},u", timeout=config.voicemail_timeout)
     status = await session.get_variable("VMSTATUS")  # still allowed after a hangup
@@ -57,7 +59,7 @@ async def voicemail(session: AgiSession, mailbox: str, config: TreatmentConfig) 
         # The caller hung up during the greeting, or voicemail itself failed.
         log.warning("VoiceMail(%s) ended with VMSTATUS=FAILED", mailbox)
         if not session.hung_up:
-            await busy(session, config)
+            await busy(session, config, answered=answered)
             return "failed-busy"
         return "failed"
     return "left"
@@ -99,7 +101,7 @@ async def run(
         await busy(session, config, answered=answered)
         return "busy"
     if treatment is Treatment.VOICEMAIL:
-        return await voicemail(session, mailbox, config)
+        return await voicemail(session, mailbox, config, answered=answered)
     if treatment is Treatment.HANGUP:
         await session.send("HANGUP")
         return "hangup"

@@ -97,6 +97,22 @@ async def test_wrong_digits_get_voicemail_when_that_is_the_fallback(
     ]
 
 
+async def test_voicemail_fallback_without_a_mailbox_is_a_bounded_busy_tone(
+    port: int, store: Store
+) -> None:
+    """The channel is answered: Busy() is only a tone there, so it gets a few seconds, not
+    until the caller gives up."""
+    await store.set_extension(
+        "103", enabled=True, unknown=Rule.CHALLENGE, fallback=Treatment.VOICEMAIL
+    )
+    t = await place_call(port, ext="103", callerid="+13035551212", channel=Channel(keys=["*"]))
+    assert t.commands[-3:] == [
+        mset("BLOCKED", "challenge-failed", "voicemail"),
+        'GET FULL VARIABLE "${VM_INFO(103@default,exists)}"',
+        'EXEC Busy "5"',
+    ]
+
+
 async def test_hangup_fallback_hangs_up(port: int, store: Store) -> None:
     await store.set_account(fallback=Treatment.HANGUP)
     await store.set_extension("101", enabled=True, unknown=Rule.CHALLENGE)
