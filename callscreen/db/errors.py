@@ -7,3 +7,7 @@ class StoreError(Exception):
 
 class InvalidInput(StoreError, ValueError):
     """A value the store refuses (unknown treatment, bad mailbox, bad number...)."""
+
+
+class Conflict(StoreError):
+    """A write broke a unique or foreign key constraint (e.g. that username exists already)."""
