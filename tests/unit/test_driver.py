@@ -175,3 +175,15 @@ async def test_postgres_migrates_once_and_refuses_newer(pg_cluster: object) -> N
         await b.close()
     with pytest.raises(StoreError, match="newer"):
         await pgb.connect(url)
+
+
+async def test_a_nul_in_text_is_stored_on_both_backends(conn: Conn) -> None:
+    """PostgreSQL's text refuses NUL: stored as U+FFFD there, so a hostile caller ID cannot
+    fail a call-log batch; SQLite keeps it as sent."""
+    await conn.execute(
+        "INSERT INTO call_log (time, ext, caller_raw, result, reason, duration) "
+        "VALUES (1, '101', ?, 'ALLOWED', 'x', 0)",
+        ("30\x00355",),
+    )
+    row = await conn.fetchone("SELECT caller_raw FROM call_log")
+    assert row == ("30\x00355" if conn.dialect.name == "sqlite" else "30\ufffd355",)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 Row = tuple[Any, ...]
@@ -30,6 +31,8 @@ class Dialect:
     like: str
     #: Aggregate strings: SQLite group_concat(x, ','), PostgreSQL string_agg(x, ',').
     concat_agg: str
+    #: ``LIMIT ?`` for "no limit": SQLite takes -1 (NULL is a type error), PostgreSQL NULL.
+    no_limit: int | None
 
     def group_concat(self, expr: str, sep: str = ",") -> str:
         return f"{self.concat_agg}({expr}, '{sep}')"
@@ -46,8 +49,10 @@ class Dialect:
         return column if self.name == "sqlite" else f"lower({column})"
 
 
-SQLITE = Dialect(name="sqlite", greatest="max", like="LIKE", concat_agg="group_concat")
-POSTGRESQL = Dialect(name="postgresql", greatest="greatest", like="ILIKE", concat_agg="string_agg")
+SQLITE = Dialect(name="sqlite", greatest="max", like="LIKE", concat_agg="group_concat", no_limit=-1)
+POSTGRESQL = Dialect(
+    name="postgresql", greatest="greatest", like="ILIKE", concat_agg="string_agg", no_limit=None
+)
 
 
 class Conn(Protocol):
@@ -57,6 +62,8 @@ class Conn(Protocol):
     see the transaction's own changes. Transactions on one Conn are serialized."""
 
     dialect: Dialect
+    #: What ``--db`` named: the SQLite path or the PostgreSQL URL.
+    database: Path | str
     #: What the errors name: the SQLite path, or the URL without its password.
     where: str
 

@@ -21,6 +21,9 @@ For the call path (``Lookup``/``Recorder`` on PostgreSQL) and anything else that
   SQLite's busy timeout.
 - Errors come out as :class:`StoreError` (:class:`Conflict` for a constraint), never asyncpg's.
 - A connection lost (server restart) is opened again on the next operation.
+- PostgreSQL's text cannot hold a NUL character (SQLite's can): a NUL in a value written is
+  stored as U+FFFD (:func:`_clean`), so one hostile caller ID cannot fail a whole call-log
+  batch. The one place the two backends may store different text.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
+from pathlib import Path
 from importlib import resources
 from urllib.parse import urlsplit, urlunsplit
 
@@ -84,6 +88,13 @@ def _error(what: str, exc: BaseException) -> StoreError:
 
 #: What asyncpg raises for a failed statement or a lost connection.
 DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+
+
+def _clean(params: Sequence[Any]) -> Sequence[Any]:
+    """Parameters with NUL characters (which PostgreSQL's text refuses) as U+FFFD."""
+    if any(type(v) is str and "\x00" in v for v in params):
+        return [v.replace("\x00", "\ufffd") if type(v) is str else v for v in params]
+    return params
 
 
 def _rowcount(status: str | None) -> int:
@@ -153,6 +164,7 @@ class PgConn:
 
     def __init__(self, url: str, pg: asyncpg.Connection) -> None:
         self.url = url
+        self.database: Path | str = url
         self.where = redact(url)
         self._pg = pg
         self._busy = asyncio.Lock()  # one operation at a time on the connection
@@ -180,7 +192,7 @@ class PgConn:
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         async with self._busy:
             try:
-                rows = await (await self._conn()).fetch(translate(sql), *params)
+                rows = await (await self._conn()).fetch(translate(sql), *_clean(params))
             except DB_ERRORS as exc:
                 raise _error(f"reading {self.where}", exc) from exc
         return [tuple(r) for r in rows]
@@ -188,7 +200,7 @@ class PgConn:
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         async with self._busy:
             try:
-                row = await (await self._conn()).fetchrow(translate(sql), *params)
+                row = await (await self._conn()).fetchrow(translate(sql), *_clean(params))
             except DB_ERRORS as exc:
                 raise _error(f"reading {self.where}", exc) from exc
         return None if row is None else tuple(row)
@@ -198,7 +210,7 @@ class PgConn:
             try:
                 pg = await self._conn()
                 if params:
-                    return _rowcount(await pg.execute(translate(sql), *params))
+                    return _rowcount(await pg.execute(translate(sql), *_clean(params)))
                 # Prepared (not the simple protocol) also without arguments: one statement.
                 stmt = await pg.prepare(translate(sql))
                 await stmt.fetch()
@@ -214,7 +226,7 @@ class PgConn:
                 stmt = await (await self._conn()).prepare(translate(sql))
                 changed = 0
                 for row in rows:
-                    await stmt.fetch(*row)
+                    await stmt.fetch(*_clean(row))
                     changed += _rowcount(stmt.get_statusmsg())
                 return changed
             except DB_ERRORS as exc:
@@ -237,7 +249,7 @@ class PgConn:
         try:
             pool = await self._stream_pool()
             async with pool.acquire() as pg, pg.transaction(readonly=True):
-                async for r in pg.cursor(translate(sql), *params, prefetch=chunk):
+                async for r in pg.cursor(translate(sql), *_clean(params), prefetch=chunk):
                     yield tuple(r)
         except DB_ERRORS as exc:
             raise _error(f"reading {self.where}", exc) from exc
@@ -246,7 +258,7 @@ class PgConn:
         async with self._busy:
             try:
                 await (await self._conn()).copy_records_to_table(
-                    table, records=rows, columns=list(columns)
+                    table, records=[_clean(r) for r in rows], columns=list(columns)
                 )
             except DB_ERRORS as exc:
                 raise _error(f"writing to {self.where}", exc) from exc

@@ -53,6 +53,7 @@ class SqliteConn:
 
     def __init__(self, path: Path, db: aiosqlite.Connection) -> None:
         self.path = path
+        self.database: Path | str = path
         self.where = str(path)
         self._db = db
         self._writing = asyncio.Lock()
