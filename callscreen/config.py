@@ -4,6 +4,7 @@
 ```toml
 db = "/var/lib/callscreen/callscreen.db"
 region = "GB"
+account = "default"   # the account the admin commands work on (callscreen --account)
 
 [serve]
 host = "0.0.0.0"
@@ -53,7 +54,7 @@ def discover() -> str | None:
 
 
 #: Keys at the top level: the global options.
-TOP_KEYS: dict[str, type | tuple[type, ...]] = {"db": str, "region": str}
+TOP_KEYS: dict[str, type | tuple[type, ...]] = {"db": str, "region": str, "account": str}
 #: Keys of the [serve] table: the options of ``callscreen serve``.
 SERVE_KEYS: dict[str, type | tuple[type, ...]] = {
     "host": str,
@@ -134,8 +135,10 @@ def default_map(config: dict[str, Any]) -> dict[str, Any]:
     """click's ``default_map`` for the root command: global options, ``serve``, ``doctor``,
     ``web``."""
     # Not ``db``: click looks a subcommand's defaults up by its name in the same map, and
-    # ``callscreen db`` (backup, restore) is a subcommand. The root reads it (CONFIG_DB).
-    out: dict[str, Any] = {k: v for k, v in config.items() if k not in ("serve", "web", "db")}
+    # ``callscreen db`` (backup, restore) is a subcommand. The root reads it (CONFIG_DB). The
+    # same for ``account`` (``callscreen account ...``; CONFIG_ACCOUNT).
+    skip = ("serve", "web", "db", "account")
+    out: dict[str, Any] = {k: v for k, v in config.items() if k not in skip}
     out["web"] = dict(config.get("web", {}))
     serve = dict(config.get("serve", {}))
     out["serve"] = serve

@@ -24,6 +24,7 @@ import click
 from click.core import ParameterSource
 
 from .. import __version__, config, inert
+from ..db.connection import DEFAULT_ACCOUNT
 from ..db.errors import InvalidInput, StoreError
 from ..db.schema import DEFAULT_DB
 from ..db.store import Store, check_ext
@@ -34,20 +35,33 @@ from ..policy import Scope
 
 T = TypeVar("T")
 
-#: ctx.meta key: the config file's ``db`` (kept out of click's default_map, see config.py).
+#: ctx.meta keys: the config file's ``db`` and ``account`` (kept out of click's default_map,
+#: see config.py).
 CONFIG_DB = "callscreen.config_db"
+CONFIG_ACCOUNT = "callscreen.config_account"
 
 
 class Ctx:
-    def __init__(self, db: Path, region: str, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        region: str,
+        config_path: Path | None = None,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> None:
         self.db = db
         self.region = region
         self.config_path = config_path
+        self.account = account  # --account: every command's data is this account's
         self.actor = Actor.cli()  # the OS user: a shell on the PBX is full control
 
     def run(self, fn: Callable[[Store], Awaitable[T]]) -> T:
+        """Open the store on ``--account`` (an unknown name: one line, exit 2, nothing
+        written), run ``fn`` with it as the CLI operator of that account."""
+
         async def go() -> T:
-            async with await Store.open(self.db) as store:
+            async with await Store.open(self.db, self.account) as store:
+                self.actor = self.actor.in_account(store.account_id, store.account)
                 return await fn(store)
 
         return run(go())
@@ -164,6 +178,8 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     ctx.default_map = {**(ctx.default_map or {}), **config.default_map(cfg)}
     if "db" in cfg:
         ctx.meta[CONFIG_DB] = cfg["db"]
+    if "account" in cfg:
+        ctx.meta[CONFIG_ACCOUNT] = cfg["account"]
     return value
 
 
@@ -191,6 +207,16 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     help="SQLite database (env CALLSCREEN_DB). Created on first use.",
 )
 @click.option(
+    "--account",
+    envvar="CALLSCREEN_ACCOUNT",
+    default=DEFAULT_ACCOUNT,
+    show_default=True,
+    metavar="NAME",
+    help="The account (tenant) every command works on: its settings, lists, call log, stats, "
+    "users, tokens and audit log (env CALLSCREEN_ACCOUNT; config key account). Not the "
+    "--account flag of block/allow, which means the account-wide list.",
+)
+@click.option(
     "--region",
     envvar="CALLSCREEN_REGION",
     default=DEFAULT_REGION,
@@ -198,13 +224,15 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     help="Default region for numbers without a country code (env CALLSCREEN_REGION).",
 )
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, db: Path, region: str) -> None:
+def cli(ctx: click.Context, config_path: Path | None, db: Path, account: str, region: str) -> None:
     """Call screening for Asterisk: a FastAGI server and the admin commands for its block lists."""
     if not valid_region(region):
         bad(f"unknown region {region!r} (an ISO country code such as US, GB, DE)")
     if ctx.get_parameter_source("db") is ParameterSource.DEFAULT and CONFIG_DB in ctx.meta:
         db = Path(ctx.meta[CONFIG_DB])  # the file's db: below --db and CALLSCREEN_DB
-    ctx.obj = Ctx(Path(db).expanduser(), region.upper(), config_path)
+    if ctx.get_parameter_source("account") is ParameterSource.DEFAULT:
+        account = ctx.meta.get(CONFIG_ACCOUNT, account)  # the file's: below flag and env
+    ctx.obj = Ctx(Path(db).expanduser(), region.upper(), config_path, account)
 
 
 # -- entry point -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..db import reports
-from ..db.errors import StoreError
+from ..db.errors import InvalidInput, StoreError
 from ..db.reports import LoggedCall
 from ..db.store import Store
 from ..ops import retention as ops_retention
@@ -94,6 +94,7 @@ def log_(
     try:
         conn = reports.open_db(obj.db)
         try:
+            filters["account_id"] = reports.resolve_account(conn, obj.account)
             if follow:
                 _follow(conn, filters, limit, interval, as_json)
                 return
@@ -106,6 +107,8 @@ def log_(
                 table("call log (newest first)", _COLUMNS, [_call_row(c) for c in calls])
         finally:
             conn.close()
+    except InvalidInput as exc:  # no such account
+        raise click.UsageError(str(exc)) from None
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -185,9 +188,12 @@ def stats(obj: Ctx, ext: str | None, since: str | None, top: int, as_json: bool)
     try:
         conn = reports.open_db(obj.db)
         try:
-            data = reports.stats(conn, ext=ext, since=since_ts, top=top)
+            account_id = reports.resolve_account(conn, obj.account)
+            data = reports.stats(conn, account_id=account_id, ext=ext, since=since_ts, top=top)
         finally:
             conn.close()
+    except InvalidInput as exc:  # no such account
+        raise click.UsageError(str(exc)) from None
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     data = {"ext": ext, "since": when(since_ts) or None, **data}

@@ -14,8 +14,6 @@ from typing import Any
 
 import aiosqlite
 
-from .lookup import ACCOUNT_ID
-
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -46,13 +44,14 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-async def write(db: aiosqlite.Connection, entry: AuditEntry) -> None:
-    """Append ``entry``; call inside the change's own transaction (``Store._transaction``)."""
+async def write(db: aiosqlite.Connection, account_id: int, entry: AuditEntry) -> None:
+    """Append ``entry`` to the audit log of account ``account_id``; call inside the change's
+    own transaction (``Store._transaction``)."""
     await db.execute(
         "INSERT INTO audit_log (account_id, time, actor, source, ip, action, target, before, "
         "after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            ACCOUNT_ID,
+            account_id,
             entry.time or time.time(),
             entry.actor,
             entry.source,

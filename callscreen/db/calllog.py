@@ -11,7 +11,7 @@ from .. import inert
 from . import audit as _audit
 from .audit import AuditRow
 from .connection import StoreBase
-from .lookup import ACCOUNT_ID
+from .lookup import ACCOUNT_ID  # the call-log INSERT's alone (the call path's, not ours)
 from .reports import CALLS_SQL, LoggedCall
 from .validate import check_ext
 
@@ -85,7 +85,7 @@ class CallLogMixin(StoreBase):
     ) -> list[CallRecord]:
         """The newest calls first (by the time each call came in)."""
         sql = f"SELECT {_CALL_COLUMNS} FROM call_log WHERE account_id = ?"
-        params: list[Any] = [ACCOUNT_ID]
+        params: list[Any] = [self.account_id]
         if ext is not None:
             sql += " AND ext = ?"
             params.append(ext)
@@ -104,7 +104,7 @@ class CallLogMixin(StoreBase):
     async def logged_calls(self, ext: str, *, limit: int = 50) -> list[LoggedCall]:
         """The newest calls to ``ext`` first, as ``log`` shows them (with the matched entry)."""
         sql = f"{CALLS_SQL} AND c.ext = ? ORDER BY c.time DESC, c.id DESC LIMIT ?"
-        rows = await self._fetchall(sql, (ACCOUNT_ID, check_ext(ext), int(limit)))
+        rows = await self._fetchall(sql, (self.account_id, check_ext(ext), int(limit)))
         return [LoggedCall(*r) for r in rows]
 
     # -- retention (``serve --log-retention``, ``log prune``) ----------------------------------
@@ -124,11 +124,11 @@ class CallLogMixin(StoreBase):
             cur = await db.execute(
                 "DELETE FROM call_log WHERE id IN (SELECT id FROM call_log "
                 "WHERE account_id = ? AND time < ? ORDER BY account_id, time LIMIT ?)",
-                (ACCOUNT_ID, float(before), int(limit)),
+                (self.account_id, float(before), int(limit)),
             )
             deleted = max(0, cur.rowcount)
             if audit is not None:
-                await _audit.write(db, audit)
+                await _audit.write(db, self.account_id, audit)
         return deleted
 
     async def count_calls_before(self, before: float) -> tuple[int, float | None]:
@@ -136,7 +136,7 @@ class CallLogMixin(StoreBase):
         --dry-run``; read from the covering time index only."""
         rows = await self._fetchall(
             "SELECT count(*), min(time) FROM call_log WHERE account_id = ? AND time < ?",
-            (ACCOUNT_ID, float(before)),
+            (self.account_id, float(before)),
         )
         n, oldest = rows[0]
         return int(n), None if oldest is None else float(oldest)
@@ -150,7 +150,7 @@ class CallLogMixin(StoreBase):
         ``before`` (a row id, e.g. the last of the previous page) pages by keyset: the rows
         older than that one, so a page deep into a long log costs what the first does."""
         sql = f"SELECT {_audit.COLUMNS} FROM audit_log WHERE account_id = ?"
-        params: list[Any] = [ACCOUNT_ID]
+        params: list[Any] = [self.account_id]
         if since is not None:
             sql += " AND time >= ?"
             params.append(since)

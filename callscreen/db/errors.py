@@ -9,5 +9,13 @@ class InvalidInput(StoreError, ValueError):
     """A value the store refuses (unknown treatment, bad mailbox, bad number...)."""
 
 
+class UnknownAccount(InvalidInput):
+    """``--account NAME`` (or a sign-in's account) names no account."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no account named {name!r} (see: callscreen account list)")
+        self.name = name
+
+
 class Conflict(StoreError):
     """A write broke a unique or foreign key constraint (e.g. that username exists already)."""

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
-from .lookup import ACCOUNT_ID
+from .errors import StoreError, UnknownAccount
 from .schema import connect
 
 
@@ -55,6 +54,15 @@ def open_db(path: str | Path) -> sqlite3.Connection:
     return connect(path)
 
 
+def resolve_account(conn: sqlite3.Connection, name: str) -> int:
+    """The id of the account named ``name`` (what every report below is scoped to); an
+    unknown name raises :class:`UnknownAccount`."""
+    rows = _query(conn, "SELECT id FROM accounts WHERE name = ?", [name])
+    if not rows:
+        raise UnknownAccount(name)
+    return int(rows[0][0])
+
+
 def _filters(
     ext: str | None, result: str | None, since: float | None, prefix: str = ""
 ) -> tuple[str, list[Any]]:
@@ -82,6 +90,7 @@ def _query(conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[Any]:
 def recent(
     conn: sqlite3.Connection,
     *,
+    account_id: int,
     ext: str | None = None,
     result: str | None = None,
     since: float | None = None,
@@ -91,7 +100,7 @@ def recent(
     where, params = _filters(ext, result, since, "c.")
     sql = f"{CALLS_SQL}{where} ORDER BY c.time DESC, c.id DESC LIMIT ?"
     try:
-        for row in conn.execute(sql, [ACCOUNT_ID, *params, int(limit)]):
+        for row in conn.execute(sql, [account_id, *params, int(limit)]):
             yield LoggedCall(*row)
     except sqlite3.Error as exc:
         raise StoreError(f"reading the call log: {exc}") from exc
@@ -105,6 +114,7 @@ def newer(
     conn: sqlite3.Connection,
     after: int,
     *,
+    account_id: int,
     ext: str | None = None,
     result: str | None = None,
     since: float | None = None,
@@ -115,13 +125,14 @@ def newer(
         return [], after
     where, params = _filters(ext, result, since, "c.")
     sql = f"{CALLS_SQL} AND c.id > ? AND c.id <= ?{where} ORDER BY c.id"
-    rows = _query(conn, sql, [ACCOUNT_ID, after, upto, *params])
+    rows = _query(conn, sql, [account_id, after, upto, *params])
     return [LoggedCall(*r) for r in rows], upto
 
 
 def stats(
     conn: sqlite3.Connection,
     *,
+    account_id: int,
     ext: str | None = None,
     since: float | None = None,
     top: int = 10,
@@ -133,7 +144,7 @@ def stats(
         conn,
         "SELECT result, reason, treatment, entry_id, count(*), max(time) FROM call_log "
         f"WHERE account_id = ?{where} GROUP BY result, reason, treatment, entry_id",
-        [ACCOUNT_ID, *params],
+        [account_id, *params],
     )
     calls = {"ALLOWED": 0, "BLOCKED": 0}
     reasons: dict[str, dict[str, int]] = {"ALLOWED": {}, "BLOCKED": {}}
@@ -154,7 +165,7 @@ def stats(
         "SELECT caller_e164, count(*) AS n, max(time) FROM call_log "
         f"WHERE account_id = ? AND result = 'BLOCKED'{where} "
         "GROUP BY caller_e164 ORDER BY n DESC, caller_e164 LIMIT ?",
-        [ACCOUNT_ID, *params, int(top)],
+        [account_id, *params, int(top)],
     )
     top_entries = sorted(per_entry.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
     return {
@@ -169,7 +180,7 @@ def stats(
         ],
         "entries_matched": len(per_entry),
         "top_entries": _describe(conn, top_entries),
-        "never_matched": _never_matched(conn, ext, top),
+        "never_matched": _never_matched(conn, account_id, ext, top),
     }
 
 
@@ -211,9 +222,11 @@ def _describe(conn: sqlite3.Connection, hits: list[tuple[int, list[float]]]) -> 
     return out
 
 
-def _never_matched(conn: sqlite3.Connection, ext: str | None, top: int) -> dict[str, Any]:
+def _never_matched(
+    conn: sqlite3.Connection, account_id: int, ext: str | None, top: int
+) -> dict[str, Any]:
     where = " AND hits = 0"
-    params: list[Any] = [ACCOUNT_ID]
+    params: list[Any] = [account_id]
     if ext is not None:
         where += " AND (scope = 'account' OR ext = ?)"
         params.append(ext)

@@ -77,7 +77,8 @@ async def prune(
 
 
 class Pruner:
-    """The server's background task: prune once soon after start, then every ``interval``."""
+    """The server's background task: prune once soon after start, then every ``interval``,
+    the call log of every account (one after the other, each in its batches)."""
 
     def __init__(
         self,
@@ -123,7 +124,13 @@ class Pruner:
         t0 = time.monotonic()
         before = self.pruned
         try:
-            await prune(self.store, cutoff, batch=self.batch, progress=self._count)
+            for account in await self.store.account_list():  # every account's log
+                view = (
+                    self.store
+                    if account.id == self.store.account_id
+                    else self.store.scoped(account.id, account.name)
+                )
+                await prune(view, cutoff, batch=self.batch, progress=self._count)
         except Exception as exc:  # housekeeping must never end the server
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"

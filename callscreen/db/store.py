@@ -28,14 +28,15 @@ from ..policy import (
     Treatment,
 )
 from . import audit as _audit
+from .accounts import AccountRow as AccountRow  # re-exported
+from .accounts import AccountsMixin
 from .audit import AuditEntry
 from .calllog import CallLogMixin
 from .calllog import CallRecord as CallRecord  # re-exported: the store's row type
-from .errors import InvalidInput, StoreError
+from .errors import InvalidInput, StoreError, UnknownAccount
 from .lookup import (
     _ENTRY_COLUMNS,
     ACCOUNT_COLUMNS,
-    ACCOUNT_ID,
     EXTENSION_COLUMNS,
     account_from_row,
     entry_from_row,
@@ -103,10 +104,12 @@ class ImportResult:
     duplicates: int  # repeated within the input
 
 
-def _where_list(scope: Scope, ext: str | None, kind: Kind) -> tuple[str, tuple[Any, ...]]:
+def _where_list(
+    account_id: int, scope: Scope, ext: str | None, kind: Kind
+) -> tuple[str, tuple[Any, ...]]:
     return (
         "account_id = ? AND scope = ? AND ext = ? AND kind = ?",
-        (ACCOUNT_ID, scope.value, ext or "", kind.value),
+        (account_id, scope.value, ext or "", kind.value),
     )
 
 
@@ -166,6 +169,7 @@ def _like(text: str) -> str:
 
 
 def _where_entries(
+    account_id: int,
     scope: Scope | None,
     ext: str | None,
     kind: Kind | None,
@@ -173,7 +177,7 @@ def _where_entries(
     field: Field | None = None,
 ) -> tuple[str, list[Any]]:
     where: list[str] = ["account_id = ?"]
-    params: list[Any] = [ACCOUNT_ID]
+    params: list[Any] = [account_id]
     if field is not None:
         where.append("field = ?")
         params.append(field.value)
@@ -201,7 +205,7 @@ def _scope_ext(scope: Scope, ext: str | None) -> str:
     return ""
 
 
-class Store(CallLogMixin):
+class Store(AccountsMixin, CallLogMixin):
     """Open with ``await Store.open(path)``; close with ``await store.close()``.
 
     The connection and its transactions are :class:`StoreBase`'s, the call log
@@ -212,14 +216,17 @@ class Store(CallLogMixin):
         check_ext(ext)
         rows = await self._fetchall(
             f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?",
-            (ACCOUNT_ID, ext),
+            (self.account_id, ext),
         )
-        return await self.account(), extension_from_row(ext, rows[0] if rows else None)
+        return await self.account_settings(), extension_from_row(ext, rows[0] if rows else None)
 
-    async def account(self) -> AccountSettings:
+    async def account_settings(self) -> AccountSettings:
+        """The settings of the store's account (``self.account`` is its name)."""
         rows = await self._fetchall(
-            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (ACCOUNT_ID,)
+            f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?", (self.account_id,)
         )
+        if not rows:  # removed (account remove --force) while this store was open
+            raise UnknownAccount(self.account)
         return account_from_row(rows[0])
 
     async def set_account(
@@ -247,25 +254,26 @@ class Store(CallLogMixin):
         if sets or audit is not None:
             cols = "".join(f"{k} = ?, " for k in sets)
             async with self._transaction() as db:
-                before = await self.account()
+                before = await self.account_settings()
                 await db.execute(
                     f"UPDATE accounts SET {cols}updated_at = ? WHERE id = ?",
-                    (*sets.values(), time.time(), ACCOUNT_ID),
+                    (*sets.values(), time.time(), self.account_id),
                 )
-                after = await self.account()
+                after = await self.account_settings()
                 if audit is not None and after != before:  # a change that changes nothing
                     await _audit.write(  # is not one: no row
                         db,
+                        self.account_id,
                         replace(
                             audit, before=_audit.settings(before), after=_audit.settings(after)
                         ),
                     )
-        return await self.account()
+        return await self.account_settings()
 
     async def extensions(self) -> list[ExtensionSettings]:
         rows = await self._fetchall(
             f"SELECT ext, {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? ORDER BY ext",
-            (ACCOUNT_ID,),
+            (self.account_id,),
         )
         return [extension_from_row(r[0], tuple(r[1:])) for r in rows]
 
@@ -302,26 +310,28 @@ class Store(CallLogMixin):
             values["mailbox"] = mailbox or None  # "" resets to EXT@default
         async with self._transaction() as db:
             before = (await self.settings(ext))[1]
-            await self._ensure_extension(db, ext)
+            await self._ensure_extension(db, ext, self.account_id)
             if values:
                 cols = ", ".join(f"{k} = ?" for k in values)
                 await db.execute(
                     f"UPDATE extensions SET {cols}, updated_at = ? "
                     "WHERE account_id = ? AND ext = ?",
-                    (*values.values(), time.time(), ACCOUNT_ID, ext),
+                    (*values.values(), time.time(), self.account_id, ext),
                 )
             after = (await self.settings(ext))[1]
             if audit is not None and after != before:  # nothing changed: no audit row
                 await _audit.write(
-                    db, replace(audit, before=_audit.settings(before), after=_audit.settings(after))
+                    db,
+                    self.account_id,
+                    replace(audit, before=_audit.settings(before), after=_audit.settings(after)),
                 )
         return (await self.settings(ext))[1]
 
     @staticmethod
-    async def _ensure_extension(db: aiosqlite.Connection, ext: str) -> None:
+    async def _ensure_extension(db: aiosqlite.Connection, ext: str, account_id: int) -> None:
         await db.execute(
             "INSERT OR IGNORE INTO extensions (account_id, ext, updated_at) VALUES (?, ?, ?)",
-            (ACCOUNT_ID, ext, time.time()),
+            (account_id, ext, time.time()),
         )
 
     # -- lists -------------------------------------------------------------------------------
@@ -350,12 +360,12 @@ class Store(CallLogMixin):
         now = time.time()
         async with self._transaction() as db:
             if scope is Scope.EXTENSION:
-                await self._ensure_extension(db, ext_value)
+                await self._ensure_extension(db, ext_value, self.account_id)
             for p in dict.fromkeys(patterns):  # dedupe within the batch, keep order
                 cur = await db.execute(
                     _UPSERT,
                     (
-                        ACCOUNT_ID,
+                        self.account_id,
                         scope.value,
                         ext_value,
                         kind.value,
@@ -374,7 +384,7 @@ class Store(CallLogMixin):
                 after = _audit.numbers("added", added, "already_listed", existing)
                 if field is Field.NAME:
                     after["field"] = field.value
-                await _audit.write(db, replace(audit, after=after))
+                await _audit.write(db, self.account_id, replace(audit, after=after))
         return added, existing
 
     async def import_entries(
@@ -415,7 +425,7 @@ class Store(CallLogMixin):
         kinds = {k: k.value for k in Kind}
         params = [
             (
-                ACCOUNT_ID,
+                self.account_id,
                 scopes[r.scope],
                 r.ext,
                 kinds[r.kind],
@@ -445,15 +455,15 @@ class Store(CallLogMixin):
         async with self._transaction(rollback=dry_run) as db:
             if len(unique) > 10_000:  # a bigger page cache for the index inserts
                 await db.execute(f"PRAGMA cache_size=-{int(IMPORT_CACHE_KIB)}")
-            before = await self._count(db)
+            before = await self._count(db, self.account_id)
             for ext in exts:
-                await self._ensure_extension(db, ext)
+                await self._ensure_extension(db, ext, self.account_id)
             for start in range(0, len(unique), IMPORT_CHUNK):
                 cur = await db.executemany(_UPSERT, unique[start : start + IMPORT_CHUNK])
                 changed += max(cur.rowcount, 0)
                 if progress is not None:
                     progress(min(start + IMPORT_CHUNK, len(unique)))
-            added = await self._count(db) - before
+            added = await self._count(db, self.account_id) - before
             await db.execute("PRAGMA cache_size=-2000")
             result = ImportResult(
                 added=added,
@@ -462,14 +472,15 @@ class Store(CallLogMixin):
                 duplicates=len(params) - len(unique),
             )
             if audit is not None:
-                await _audit.write(
-                    db, replace(audit, after={**(audit.after or {}), **asdict(result)})
-                )
+                after = {**(audit.after or {}), **asdict(result)}
+                await _audit.write(db, self.account_id, replace(audit, after=after))
         return result
 
     @staticmethod
-    async def _count(db: aiosqlite.Connection) -> int:
-        async with db.execute("SELECT count(*) FROM entries") as cur:
+    async def _count(db: aiosqlite.Connection, account_id: int) -> int:
+        async with db.execute(
+            "SELECT count(*) FROM entries WHERE account_id = ?", (account_id,)
+        ) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
@@ -486,7 +497,7 @@ class Store(CallLogMixin):
         """Remove in one transaction. Returns (removed, not listed); ``audit`` as in
         :meth:`add_entries` (``after``: what was removed); ``field`` as there."""
         ext_value = _scope_ext(scope, ext)
-        where, params = _where_list(scope, ext_value, kind)
+        where, params = _where_list(self.account_id, scope, ext_value, kind)
         removed: list[Pattern] = []
         missing: list[Pattern] = []
         async with self._transaction() as db:
@@ -500,7 +511,7 @@ class Store(CallLogMixin):
                 after = _audit.numbers("removed", removed, "not_listed", missing)
                 if field is Field.NAME:
                     after["field"] = field.value
-                await _audit.write(db, replace(audit, after=after))
+                await _audit.write(db, self.account_id, replace(audit, after=after))
         return removed, missing
 
     async def list_entries(
@@ -540,7 +551,7 @@ class Store(CallLogMixin):
         """Stream entries (``scope``/``kind`` None: every list) in list then number order,
         ``chunk`` rows per read: a million entries never sit in memory at once. ``field``:
         only numbers (as an export writes) or only name rules; None: both."""
-        where, params = _where_entries(scope, ext, kind, match, field)
+        where, params = _where_entries(self.account_id, scope, ext, kind, match, field)
         if after is not None:  # keyset: (value, id) after that entry's, along the index
             where += " AND (value, id) > ((SELECT value FROM entries WHERE id = ?), ?)"
             params += [int(after), int(after)]
@@ -570,9 +581,9 @@ class Store(CallLogMixin):
             rows = await self._fetchall(
                 "SELECT n FROM list_sizes WHERE account_id = ? AND scope = ? AND ext = ? "
                 "AND kind = ?",
-                (ACCOUNT_ID, scope.value, _scope_ext(scope, ext), kind.value),
+                (self.account_id, scope.value, _scope_ext(scope, ext), kind.value),
             )
             return int(rows[0][0]) if rows else 0
-        where, params = _where_entries(scope, ext, kind, match)
+        where, params = _where_entries(self.account_id, scope, ext, kind, match)
         rows = await self._fetchall(f"SELECT count(*) FROM entries WHERE {where}", params)
         return int(rows[0][0])

@@ -21,7 +21,6 @@ import aiosqlite
 
 from . import audit
 from .errors import InvalidInput
-from .lookup import ACCOUNT_ID
 from .store import Store
 
 LAST_ADMIN = "the last enabled administrator cannot be disabled, demoted or removed"
@@ -42,6 +41,7 @@ class UserRow:
     updated_at: float
     extensions: tuple[str, ...]
     tokens: int = 0
+    superuser: bool = False  # the provider's role: manages accounts (migration 0010)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,9 @@ class Credential:
     csrf: str = ""  # sessions only
     token_id: int = 0  # tokens only
     last_used_at: float | None = None
+    account_id: int = 1  # the user's account (id and name)
+    account: str = "default"
+    superuser: bool = False
 
 
 def _exts(joined: str | None) -> tuple[str, ...]:
@@ -75,14 +78,22 @@ def _exts(joined: str | None) -> tuple[str, ...]:
 _USER_SELECT = (
     "SELECT u.id, u.username, u.role, u.disabled, u.created_at, u.updated_at, "
     "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id), "
-    "(SELECT count(*) FROM tokens t WHERE t.user_id = u.id) FROM users u "
+    "(SELECT count(*) FROM tokens t WHERE t.user_id = u.id), u.superuser FROM users u "
 )
 
 
 def _user(r: Sequence[Any]) -> UserRow:
-    id_, name, role, disabled, created, updated, exts, tokens = r
+    id_, name, role, disabled, created, updated, exts, tokens, superuser = r
     return UserRow(
-        int(id_), str(name), str(role), bool(disabled), created, updated, _exts(exts), int(tokens)
+        int(id_),
+        str(name),
+        str(role),
+        bool(disabled),
+        created,
+        updated,
+        _exts(exts),
+        int(tokens),
+        bool(superuser),
     )
 
 
@@ -90,14 +101,14 @@ def _user(r: Sequence[Any]) -> UserRow:
 async def find_user(store: Store, username: str) -> UserRow | None:
     """The user named ``username`` (case-insensitive), or None."""
     rows = await store._fetchall(
-        _USER_SELECT + "WHERE u.account_id = ? AND u.username = ?", (ACCOUNT_ID, username)
+        _USER_SELECT + "WHERE u.account_id = ? AND u.username = ?", (store.account_id, username)
     )
     return _user(rows[0]) if rows else None
 
 
 async def list_users(store: Store) -> list[UserRow]:
     rows = await store._fetchall(
-        _USER_SELECT + "WHERE u.account_id = ? ORDER BY u.username", (ACCOUNT_ID,)
+        _USER_SELECT + "WHERE u.account_id = ? ORDER BY u.username", (store.account_id,)
     )
     return [_user(r) for r in rows]
 
@@ -106,18 +117,18 @@ async def password_hash(store: Store, username: str) -> tuple[int, str, bool] | 
     """(user id, argon2 hash, disabled) for a login, or None for an unknown username."""
     rows = await store._fetchall(
         "SELECT id, password_hash, disabled FROM users WHERE account_id = ? AND username = ?",
-        (ACCOUNT_ID, username),
+        (store.account_id, username),
     )
     return (int(rows[0][0]), str(rows[0][1]), bool(rows[0][2])) if rows else None
 
 
-async def _guard_last_admin(db: aiosqlite.Connection) -> None:
+async def _guard_last_admin(db: aiosqlite.Connection, account_id: int) -> None:
     """Inside the change's transaction (called when the change touches an enabled admin):
     refuse, and so roll back, a change that leaves the account without an enabled
     administrator; only a shell on the PBX could then manage users again."""
     async with db.execute(
         "SELECT count(*) FROM users WHERE account_id = ? AND role = 'admin' AND disabled = 0",
-        (ACCOUNT_ID,),
+        (account_id,),
     ) as cur:
         row = await cur.fetchone()
     if not row or not row[0]:
@@ -131,6 +142,8 @@ async def insert_user(
     role: str,
     extensions: Sequence[str],
     entry: audit.AuditEntry,
+    *,
+    superuser: bool = False,
 ) -> None:
     now = time.time()
     try:
@@ -138,8 +151,8 @@ async def insert_user(
             try:
                 cur = await db.execute(
                     "INSERT INTO users (account_id, username, password_hash, role, created_at, "
-                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (ACCOUNT_ID, username, hashed, role, now, now),
+                    "updated_at, superuser) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (store.account_id, username, hashed, role, now, now, int(superuser)),
                 )
             except sqlite3.IntegrityError:  # added by someone else since the check
                 raise _Refused(f"user {username!r} already exists") from None
@@ -147,7 +160,7 @@ async def insert_user(
                 "INSERT INTO user_extensions (user_id, ext) VALUES (?, ?)",
                 [(cur.lastrowid, e) for e in extensions],
             )
-            await audit.write(db, entry)
+            await audit.write(db, store.account_id, entry)
     except _Refused as exc:
         raise InvalidInput(str(exc)) from None
 
@@ -193,8 +206,8 @@ async def _update(
     async with store._transaction() as db:
         cols = "".join(f"{k} = ?, " for k in values)
         await db.execute(
-            f"UPDATE users SET {cols}updated_at = ? WHERE id = ?",
-            (*values.values(), time.time(), user_id),
+            f"UPDATE users SET {cols}updated_at = ? WHERE id = ? AND account_id = ?",
+            (*values.values(), time.time(), user_id, store.account_id),
         )
         if extensions is not None:
             await db.execute("DELETE FROM user_extensions WHERE user_id = ?", (user_id,))
@@ -205,8 +218,8 @@ async def _update(
         if disabled or hashed is not None:
             await db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
         if was_admin and (role == "user" or disabled):
-            await _guard_last_admin(db)
-        await audit.write(db, entry)
+            await _guard_last_admin(db, store.account_id)
+        await audit.write(db, store.account_id, entry)
 
 
 async def rehash_password(store: Store, user_id: int, hashed: str) -> None:
@@ -222,12 +235,18 @@ async def delete_user(
     """Remove a user; their extensions, tokens and sessions go with them (ON DELETE CASCADE)."""
     try:
         async with store._transaction() as db:
-            await db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            await db.execute(
+                "DELETE FROM users WHERE id = ? AND account_id = ?", (user_id, store.account_id)
+            )
             if was_admin:
-                await _guard_last_admin(db)
-            await audit.write(db, entry)
+                await _guard_last_admin(db, store.account_id)
+            await audit.write(db, store.account_id, entry)
     except _Refused as exc:
         raise InvalidInput(str(exc)) from None
+
+
+#: The columns of a credential that say whose it is: the account (id, name), the superuser flag.
+_WHOSE = "u.account_id, a.name, u.superuser"
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -256,7 +275,7 @@ async def insert_token(
             (user_id, name, hashed, time.time(), expires_at),
         )
         token_id = int(cur.lastrowid or 0)
-        await audit.write(db, entry)
+        await audit.write(db, store.account_id, entry)
     found = await get_token(store, token_id)
     assert found is not None
     return found
@@ -264,39 +283,52 @@ async def insert_token(
 
 async def list_tokens(store: Store, user_id: int | None = None) -> list[TokenRow]:
     if user_id is None:
-        rows = await store._fetchall(_TOKEN_SELECT + "ORDER BY t.id", (ACCOUNT_ID,))
+        rows = await store._fetchall(_TOKEN_SELECT + "ORDER BY t.id", (store.account_id,))
     else:
         rows = await store._fetchall(
-            _TOKEN_SELECT + "AND t.user_id = ? ORDER BY t.id", (ACCOUNT_ID, user_id)
+            _TOKEN_SELECT + "AND t.user_id = ? ORDER BY t.id", (store.account_id, user_id)
         )
     return [_token(r) for r in rows]
 
 
 async def get_token(store: Store, token_id: int) -> TokenRow | None:
-    rows = await store._fetchall(_TOKEN_SELECT + "AND t.id = ?", (ACCOUNT_ID, token_id))
+    rows = await store._fetchall(_TOKEN_SELECT + "AND t.id = ?", (store.account_id, token_id))
     return _token(rows[0]) if rows else None
 
 
 async def delete_token(store: Store, token_id: int, entry: audit.AuditEntry) -> None:
     async with store._transaction() as db:
-        await db.execute("DELETE FROM tokens WHERE id = ?", (token_id,))
-        await audit.write(db, entry)
+        await db.execute(
+            "DELETE FROM tokens WHERE id = ? AND user_id IN "
+            "(SELECT id FROM users WHERE account_id = ?)",
+            (token_id, store.account_id),
+        )
+        await audit.write(db, store.account_id, entry)
 
 
 async def token_credential(store: Store, hashed: str, now: float) -> Credential | None:
     """The enabled user behind an unexpired token: one indexed read (tokens.hash is UNIQUE)."""
     rows = await store._fetchall(
         "SELECT t.id, u.id, u.username, u.role, t.last_used_at, "
-        "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id) "
-        "FROM tokens t JOIN users u ON u.id = t.user_id "
+        "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id), "
+        f"{_WHOSE} FROM tokens t JOIN users u ON u.id = t.user_id "
+        "JOIN accounts a ON a.id = u.account_id "
         "WHERE t.hash = ? AND u.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > ?)",
         (hashed, now),
     )
     if not rows:
         return None
-    tid, uid, name, role, used, exts = rows[0]
+    tid, uid, name, role, used, exts, account_id, account, superuser = rows[0]
     return Credential(
-        int(uid), str(name), str(role), frozenset(_exts(exts)), token_id=int(tid), last_used_at=used
+        int(uid),
+        str(name),
+        str(role),
+        frozenset(_exts(exts)),
+        token_id=int(tid),
+        last_used_at=used,
+        account_id=int(account_id),
+        account=str(account),
+        superuser=bool(superuser),
     )
 
 
@@ -325,7 +357,7 @@ async def insert_session(
             (hashed, user_id, csrf, now, expires_at, ip),
         )
         if entry is not None:
-            await audit.write(db, entry)
+            await audit.write(db, store.account_id, entry)
 
 
 async def session_credential(store: Store, hashed: str, now: float) -> Credential | None:
@@ -333,15 +365,25 @@ async def session_credential(store: Store, hashed: str, now: float) -> Credentia
     primary key)."""
     rows = await store._fetchall(
         "SELECT u.id, u.username, u.role, s.csrf, "
-        "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id) "
-        "FROM sessions s JOIN users u ON u.id = s.user_id "
+        "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id), "
+        f"{_WHOSE} FROM sessions s JOIN users u ON u.id = s.user_id "
+        "JOIN accounts a ON a.id = u.account_id "
         "WHERE s.hash = ? AND s.expires_at > ? AND u.disabled = 0",
         (hashed, now),
     )
     if not rows:
         return None
-    uid, name, role, csrf, exts = rows[0]
-    return Credential(int(uid), str(name), str(role), frozenset(_exts(exts)), csrf=str(csrf))
+    uid, name, role, csrf, exts, account_id, account, superuser = rows[0]
+    return Credential(
+        int(uid),
+        str(name),
+        str(role),
+        frozenset(_exts(exts)),
+        csrf=str(csrf),
+        account_id=int(account_id),
+        account=str(account),
+        superuser=bool(superuser),
+    )
 
 
 async def delete_session(store: Store, hashed: str) -> None:

@@ -49,3 +49,16 @@ def check_fallback(value: object) -> Treatment:
 def check_rule(value: object, what: str, choices: tuple[Rule, ...]) -> Rule:
     """An ``--anonymous`` or ``--unknown`` rule."""
     return _choice(value, f"{what} setting", choices)
+
+
+_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def check_account_name(name: str) -> str:
+    """An account's name: what ``--account`` and Asterisk's AGI argument carry."""
+    if not isinstance(name, str) or not _ACCOUNT.fullmatch(name):
+        raise InvalidInput(
+            f"not an account name: {name!r} (1-63 lowercase letters, digits, . _ -, "
+            "starting with a letter or digit)"
+        )
+    return name

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import getpass
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .errors import NotPermitted
 
@@ -38,6 +38,9 @@ class Actor:
     extensions: frozenset[str] = field(default_factory=frozenset)
     user_id: int | None = None  # None for the CLI operator
     ip: str | None = None  # the client address (API, portal)
+    account_id: int = 1  # the account acted in (a user's own; the CLI's --account)
+    account: str = "default"
+    superuser: bool = False  # the provider's role: manages accounts (the CLI operator may too)
 
     @classmethod
     def cli(cls) -> Actor:
@@ -48,9 +51,18 @@ class Actor:
             name = "unknown"
         return cls(name=name, role=Role.ADMIN, source=Source.CLI)
 
+    def in_account(self, account_id: int, account: str) -> Actor:
+        """The same actor in another account (the CLI operator, after ``--account``)."""
+        return replace(self, account_id=account_id, account=account)
+
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    @property
+    def manages_accounts(self) -> bool:
+        """The CLI operator (a shell on the PBX) and a superuser add and remove accounts."""
+        return self.source is Source.CLI or (self.superuser and self.is_admin)
 
 
 def permit_ext(actor: Actor, ext: str) -> None:
@@ -62,3 +74,12 @@ def permit_ext(actor: Actor, ext: str) -> None:
 def permit_admin(actor: Actor) -> None:
     if not actor.is_admin:
         raise NotPermitted(ADMIN_ONLY)
+
+
+SUPERUSER_ONLY = "only a superuser may manage accounts"
+
+
+def permit_accounts(actor: Actor) -> None:
+    """Adding, listing and removing accounts: the CLI operator or a superuser."""
+    if not actor.manages_accounts:
+        raise NotPermitted(SUPERUSER_ONLY)

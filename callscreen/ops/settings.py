@@ -167,12 +167,12 @@ async def ext_set(
         fallback=fall,
         audit=audit_entry(actor, "ext.set", f"ext:{ext}"),
     )
-    return ext_json(settings, await store.account())
+    return ext_json(settings, await store.account_settings())
 
 
 async def ext_list(store: Store, actor: Actor) -> list[dict[str, Any]]:
     """An admin: every configured extension. A user: their own, configured or not."""
-    account = await store.account()
+    account = await store.account_settings()
     if actor.is_admin:
         return [ext_json(e, account) for e in await store.extensions()]
     return [ext_json((await store.settings(e))[1], account) for e in sorted(actor.extensions)]
@@ -182,7 +182,7 @@ async def ext_overview(store: Store, actor: Actor) -> list[dict[str, Any]]:
     """Every configured extension with its list sizes (as ``ext show``), for the portal's
     Extensions page: an admin's. The sizes are lookups in list_sizes, not counts."""
     permit_admin(actor)
-    account = await store.account()
+    account = await store.account_settings()
     out = []
     for e in await store.extensions():
         data = ext_json(e, account)
@@ -194,7 +194,7 @@ async def ext_overview(store: Store, actor: Actor) -> list[dict[str, Any]]:
 
 async def account_show(store: Store, actor: Actor) -> dict[str, Any]:
     permit_admin(actor)
-    return account_json(await store.account())
+    return account_json(await store.account_settings())
 
 
 async def account_set(

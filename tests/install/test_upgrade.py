@@ -117,8 +117,11 @@ async def test_upgrade_from_v1_keeps_every_row_and_a_backup(tmp_path: Path) -> N
     before, old_dump = rows(db), dump(db)
     assert sum(map(len, before.values())) == 1 + 30 + 500 + 2000
 
-    async with await Store.open(db):
-        pass
+    async with await Store.open(db) as store:  # the account of every command from before
+        assert (store.account, store.account_id) == ("default", 1)
+        assert [(a.name, a.id, a.extensions) for a in await store.account_list()] == [
+            ("default", 1, 30)
+        ]
 
     assert rows(db) == before  # every row, every column, after all migrations
     conn = sqlite3.connect(db)

@@ -153,7 +153,7 @@ async def test_admin_only_operations_refuse_a_user(store: Store) -> None:
         with pytest.raises(NotPermitted, match=ADMIN_ONLY):
             await call
     assert await audit_rows(store) == []
-    assert (await store.account()).enabled is False
+    assert (await store.account_settings()).enabled is False
 
 
 async def test_ext_list_admin_sees_configured_a_user_their_own(store: Store) -> None:
