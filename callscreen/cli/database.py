@@ -25,6 +25,14 @@ def _same_owner(path: Path, like: Path) -> None:
     os.chown(path, st.st_uid, st.st_gid)
 
 
+def _sqlite_only(obj: Ctx, tool: str) -> None:
+    if url.is_postgres(obj.database):
+        raise click.UsageError(
+            f"{url.display(obj.database)} is PostgreSQL: use {tool} (backup and restore are "
+            "SQLite's)"
+        )
+
+
 @cli.group(name="db")
 def db_group() -> None:
     """Back up, restore and copy the database."""
@@ -35,6 +43,7 @@ def db_group() -> None:
 @click.pass_obj
 def db_backup(obj: Ctx, dest: Path) -> None:
     """Write a consistent copy of the database to DEST, also while the server runs."""
+    _sqlite_only(obj, "pg_dump -Fc")
     try:
         version = ops.backup(obj.db, dest, LATEST_VERSION)
     except StoreError as exc:
@@ -47,6 +56,7 @@ def db_backup(obj: Ctx, dest: Path) -> None:
 @click.pass_obj
 def db_restore(obj: Ctx, src: Path) -> None:
     """Replace the database with the backup SRC; refused while serve or web runs on it."""
+    _sqlite_only(obj, "pg_restore")
     existed = obj.db.exists()
     try:
         version, saved = ops.restore(src, obj.db, LATEST_VERSION)

@@ -13,8 +13,6 @@ from callscreen.db import dbcopy
 from callscreen.db.backends import Conn, open_conn
 from callscreen.db.errors import StoreError
 
-pytest_plugins = ["tests.pg"]
-
 
 def cli(*args: str) -> int:
     try:

@@ -14,8 +14,6 @@ from callscreen.db.backends import postgres as pgb
 from callscreen.db.errors import Conflict, StoreError
 from callscreen.db.url import display, is_postgres, parse
 
-pytest_plugins = ["tests.pg"]
-
 
 @pytest.fixture
 async def conn(db_url: Path | str) -> Conn:  # type: ignore[misc]
