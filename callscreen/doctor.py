@@ -363,20 +363,27 @@ def check_voicemail(conf: Path, boxes: dict[str, str]) -> Check:
     )
 
 
-def voicemail_boxes(db: Path) -> dict[str, str]:
-    """Extensions whose blocked callers get voicemail, with their mailbox (read-only)."""
+def voicemail_boxes(db: Path, account: str = "default") -> dict[str, str]:
+    """Extensions of ``account`` whose blocked callers get voicemail, with their mailbox
+    (read-only; an unknown account raises ValueError)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        a_on, a_treat = conn.execute(
-            "SELECT enabled, treatment FROM accounts WHERE id = 1"
+        found = conn.execute(
+            "SELECT id, enabled, treatment FROM accounts WHERE name = ?", (account,)
         ).fetchone()
+        if found is None:
+            raise ValueError(f"no account named {account!r}")
+        aid, a_on, a_treat = found
         rows = conn.execute(
-            "SELECT ext, enabled, treatment, mailbox FROM extensions WHERE account_id = 1"
+            "SELECT ext, enabled, treatment, mailbox FROM extensions WHERE account_id = ?", (aid,)
         ).fetchall()
         seen: list[str] = []
         if a_on and a_treat == Treatment.VOICEMAIL.value:  # account list: every extension called
             seen = [
-                r[0] for r in conn.execute("SELECT DISTINCT ext FROM call_log WHERE account_id = 1")
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT ext FROM call_log WHERE account_id = ?", (aid,)
+                )
             ]
     finally:
         conn.close()

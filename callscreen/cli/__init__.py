@@ -5,6 +5,7 @@ One module per area; importing them registers their commands on :data:`cli`.
 """
 
 from . import (  # noqa: F401  (register)
+    accounts,
     audit,
     database,
     doctor,

@@ -128,7 +128,7 @@ def doctor_(
     if voicemail_conf is not None:
         if obj.db.exists():
             try:
-                boxes = doctor.voicemail_boxes(obj.db)
+                boxes = doctor.voicemail_boxes(obj.db, obj.account)
             except Exception as exc:  # a broken database is reported above
                 checks.append(doctor.Check("voicemail boxes", False, f"database: {exc}"))
             else:

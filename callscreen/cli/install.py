@@ -45,8 +45,9 @@ def _user_exists(db: Path, username: str) -> bool:
         ).fetchone()
         if row is None:  # a database from before users existed (schema < 6)
             return False
-        found = conn.execute(
-            "SELECT 1 FROM users WHERE username = ? COLLATE NOCASE", (username,)
+        found = conn.execute(  # init's admin is the default account's (id 1)
+            "SELECT 1 FROM users WHERE account_id = 1 AND username = ? COLLATE NOCASE",
+            (username,),
         ).fetchone()
         return found is not None
     finally:

@@ -158,7 +158,7 @@ def ext_list(obj: Ctx, as_json: bool) -> None:
 # -- account -----------------------------------------------------------------------------------
 @cli.group()
 def account() -> None:
-    """Account-wide blocking: applies to every extension."""
+    """Account-wide settings (of --account), and the accounts (tenants) themselves."""
 
 
 @account.command(name="set")

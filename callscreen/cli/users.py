@@ -23,11 +23,10 @@ T = TypeVar("T")
 
 
 def _run(obj: Ctx, fn: Callable[[Store, Actor], Awaitable[T]]) -> T:
-    """Run an operation as the CLI operator; a refusal is one line and exit 2 (InvalidInput
-    already is, in :func:`callscreen.cli.base.run`; StoreError exits 1)."""
-    actor = Actor.cli()
+    """Run an operation as the CLI operator in ``--account``; a refusal is one line and exit 2
+    (InvalidInput already is, in :func:`callscreen.cli.base.run`; StoreError exits 1)."""
     try:
-        return obj.run(lambda store: fn(store, actor))
+        return obj.run(lambda store: fn(store, obj.actor))
     except (NotFound, NotPermitted) as exc:
         bad(str(exc))
 
@@ -51,6 +50,7 @@ def _user_rows(items: list[dict[str, Any]]) -> list[list[str]]:
             u["role"],
             " ".join(u["extensions"]) or ("all" if u["role"] == "admin" else ""),
             "disabled" if u["disabled"] else "enabled",
+            "yes" if u.get("superuser") else "",
             str(u["tokens"]),
             u["created"] or "",
         ]
@@ -58,7 +58,7 @@ def _user_rows(items: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-_USER_COLUMNS = ["username", "role", "extensions", "status", "tokens", "created"]
+_USER_COLUMNS = ["username", "role", "extensions", "status", "superuser", "tokens", "created"]
 
 
 # -- user --------------------------------------------------------------------------------------
@@ -76,21 +76,38 @@ _PW = click.option(
 @click.argument("username")
 @click.option("--ext", "exts", multiple=True, metavar="EXT", help="An extension the user owns.")
 @click.option("--admin", is_flag=True, help="An administrator: every extension and the users.")
+@click.option(
+    "--superuser",
+    is_flag=True,
+    help="Also manages accounts (add, list, remove) through the API: the hosting provider's "
+    "role. Needs --admin.",
+)
 @_PW
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def user_add(
-    obj: Ctx, username: str, exts: tuple[str, ...], admin: bool, password_stdin: bool, as_json: bool
+    obj: Ctx,
+    username: str,
+    exts: tuple[str, ...],
+    admin: bool,
+    superuser: bool,
+    password_stdin: bool,
+    as_json: bool,
 ) -> None:
-    """Add a user who owns extensions (--ext, repeatable) or an administrator (--admin)."""
+    """Add a user of --account who owns extensions (--ext, repeatable) or an administrator
+    (--admin, optionally --superuser)."""
     password = _password(password_stdin)
     data = _run(
-        obj, lambda s, a: ops.user_add(s, a, username, password, extensions=exts, admin=admin)
+        obj,
+        lambda s, a: ops.user_add(
+            s, a, username, password, extensions=exts, admin=admin, superuser=superuser
+        ),
     )
     if as_json:
         emit_json(data)
     else:
-        echo(f"added {data['role']} {data['username']}")
+        role = "superuser" if data["superuser"] else data["role"]
+        echo(f"added {role} {data['username']} to account {obj.account}")
 
 
 @user.command(name="list")

@@ -11,7 +11,6 @@ from .. import inert
 from . import audit as _audit
 from .audit import AuditRow
 from .connection import StoreBase
-from .lookup import ACCOUNT_ID  # the call-log INSERT's alone (the call path's, not ours)
 from .reports import CALLS_SQL, LoggedCall
 from .validate import check_ext
 
@@ -31,6 +30,7 @@ class CallRecord:
     duration: float
     uniqueid: str | None = None
     caller_name: str | None = None  # agi_calleridname as sent (migration 0005)
+    account_id: int = 1  # the account (tenant) the call was for (migration 0010)
 
 
 _CALL_COLUMNS = (
@@ -58,7 +58,7 @@ class CallLogMixin(StoreBase):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        ACCOUNT_ID,
+                        c.account_id,
                         c.time,
                         bound(c.ext),  # as Asterisk sent it (agi_arg_1): from outside too
                         bound(c.caller_raw),

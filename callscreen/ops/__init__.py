@@ -10,7 +10,9 @@ and raises only :mod:`callscreen.ops.errors` (``InvalidInput``, ``NotPermitted``
 screening), and nothing here prints or knows HTTP.
 
 Every function is ``async`` and takes ``(store, actor, ...)`` where ``store`` is an open
-:class:`callscreen.db.Store` and ``actor`` an :class:`Actor`. Results are plain dataclasses or
+:class:`callscreen.db.Store` scoped to the actor's account (the face scopes it, in one place:
+the CLI opens it on ``--account``, the web tier takes ``store.scoped(actor.account_id,
+actor.account)``) and ``actor`` an :class:`Actor`. Results are plain dataclasses or
 dicts shaped like the CLI's ``--json`` output (the API returns them as they are).
 
 Modules:
@@ -21,13 +23,15 @@ Modules:
   ``check``, ``recent_calls``, ``audit_list``.
 - ``users``: ``user_add``, ``user_list``, ``user_show``, ``user_set``, ``user_passwd``,
   ``user_remove``, ``token_create``, ``token_list``, ``token_revoke``.
+- ``accounts``: ``account_add``, ``account_list``, ``account_remove`` (the CLI operator's and
+  a superuser's: accounts are tenants, each with its own everything).
 - ``retention``: ``log_prune`` (delete the call log older than a date, audited).
 - ``auth``: ``login`` (username + password -> session), ``session_actor``, ``logout``,
   ``token_actor`` (bearer token -> Actor); argon2id hashing; sessions and tokens of a
   disabled user stop working at once.
 """
 
-from .actor import Actor, Role, Source, permit_admin, permit_ext
+from .actor import Actor, Role, Source, permit_accounts, permit_admin, permit_ext
 from .errors import InvalidInput, NotFound, NotPermitted, OpsError, StoreError
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "Role",
     "Source",
     "StoreError",
+    "permit_accounts",
     "permit_admin",
     "permit_ext",
 ]

@@ -28,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..db import users as db
 from ..db.audit import AuditEntry
+from ..db.connection import DEFAULT_ACCOUNT
 from ..db.store import Store
 from .actor import Actor, Role, Source
 from .errors import NotPermitted
@@ -86,6 +87,9 @@ def _actor(cred: db.Credential, source: Source, ip: str | None) -> Actor:
         extensions=cred.extensions,
         user_id=cred.user_id,
         ip=ip,
+        account_id=cred.account_id,
+        account=cred.account,
+        superuser=cred.superuser,
     )
 
 
@@ -97,9 +101,17 @@ async def login(
     ip: str | None,
     source: Source = Source.PORTAL,
     ttl: float = SESSION_TTL,
+    account: str = DEFAULT_ACCOUNT,
 ) -> Login:
-    """Check a password and start a session; raise ``NotPermitted(WRONG_LOGIN)`` otherwise."""
+    """Check a password and start a session; raise ``NotPermitted(WRONG_LOGIN)`` otherwise.
+
+    Usernames are unique per account: ``account`` (a name; "" is the default account) says
+    whose ``username`` this is. An unknown account is answered like a wrong password, after
+    the same work."""
     await asyncio.to_thread(_dummy_hash)  # made once (in a thread), before timing matters
+    account = account or DEFAULT_ACCOUNT
+    account_id = await store.account_id_of(account)
+    store = store.scoped(account_id or 0, account)  # id 0: no account, no user
     found = await db.password_hash(store, username)
     hashed = found[1] if found else _dummy_hash()
     ok = await asyncio.to_thread(_verify, hashed, password)
@@ -128,6 +140,9 @@ async def login(
         extensions=frozenset(user.extensions),
         user_id=user_id,
         ip=ip,
+        account_id=store.account_id,
+        account=store.account,
+        superuser=user.superuser,
     )
     return Login(cookie=cookie, csrf=csrf, actor=actor, expires_at=expires_at)
 

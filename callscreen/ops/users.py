@@ -22,7 +22,7 @@ from ..db import users as db
 from ..db.audit import AuditEntry
 from ..db.store import Store, check_ext
 from ..timeutil import iso, parse_duration
-from .actor import ADMIN_ONLY, Actor, Role, permit_admin
+from .actor import ADMIN_ONLY, Actor, Role, permit_accounts, permit_admin
 from .auth import hash_password, hash_secret
 from .errors import InvalidInput, NotFound, NotPermitted
 
@@ -71,6 +71,7 @@ def _user_json(u: db.UserRow, *, tokens: bool = True) -> dict[str, Any]:
         "role": u.role,
         "extensions": list(u.extensions),
         "disabled": u.disabled,
+        "superuser": u.superuser,
         "created": iso(u.created_at),
         "updated": iso(u.updated_at),
     }
@@ -116,6 +117,14 @@ async def _user(store: Store, username: str) -> db.UserRow:
     return user
 
 
+def _permit_superuser(actor: Actor, user: db.UserRow) -> None:
+    """A superuser (who manages accounts) is changed, given a token or removed only by
+    themselves, the CLI operator or another superuser: not by an admin of their account, who
+    would otherwise take over the provider's role."""
+    if user.superuser and user.username.casefold() != actor.name.casefold():
+        permit_accounts(actor)
+
+
 def _enabled_admin(u: db.UserRow) -> bool:
     return u.role == Role.ADMIN.value and not u.disabled
 
@@ -129,16 +138,25 @@ async def user_add(
     *,
     extensions: Sequence[str] = (),
     admin: bool = False,
+    superuser: bool = False,
 ) -> dict[str, Any]:
+    """A new user of the store's account. ``superuser`` (an administrator who also manages
+    accounts) is made only by the CLI operator or a superuser."""
     check_username(username)
     check_password(password)
     exts = _check_exts(extensions)
     role = _role_and_exts(admin, exts)
+    if superuser and not admin:
+        raise InvalidInput("only an administrator can be a superuser (add --admin)")
     permit_admin(actor)
+    if superuser:
+        permit_accounts(actor)
     if await db.find_user(store, username) is not None:
         raise InvalidInput(f"user {username!r} already exists")
     hashed = await hash_password(password)
     after = {"username": username, "role": role, "extensions": exts, "disabled": False}
+    if superuser:
+        after["superuser"] = True
     await db.insert_user(
         store,
         username,
@@ -146,6 +164,7 @@ async def user_add(
         role,
         exts,
         _entry(actor, "user.add", f"user:{username}", None, after),
+        superuser=superuser,
     )
     return _user_json(await _user(store, username))
 
@@ -178,6 +197,7 @@ async def user_set(
         raise InvalidInput("give extensions or admin, not both (an administrator manages all)")
     permit_admin(actor)
     user = await _user(store, username)
+    _permit_superuser(actor, user)
     role = user.role if admin is None else (Role.ADMIN.value if admin else Role.USER.value)
     final_exts = list(user.extensions) if exts is None else exts
     if role == Role.ADMIN.value:
@@ -214,6 +234,7 @@ async def user_passwd(store: Store, actor: Actor, username: str, password: str) 
     check_password(password)
     _permit_self(actor, username)
     user = await _user(store, username)
+    _permit_superuser(actor, user)
     hashed = await hash_password(password)
     entry = _entry(actor, "user.passwd", f"user:{user.username}", None, None)
     await db.update_user(store, user.id, entry, hashed=hashed)
@@ -223,6 +244,7 @@ async def user_remove(store: Store, actor: Actor, username: str) -> None:
     """Remove a user with their tokens and sessions."""
     permit_admin(actor)
     user = await _user(store, username)
+    _permit_superuser(actor, user)
     before = _user_json(user)
     before.pop("updated")
     entry = _entry(actor, "user.remove", f"user:{user.username}", before, None)
@@ -242,6 +264,7 @@ async def token_create(
         raise InvalidInput(f"expires: {exc}") from None
     _permit_self(actor, username)
     user = await _user(store, username)
+    _permit_superuser(actor, user)
     if user.disabled:
         raise InvalidInput(f"user {user.username!r} is disabled")
     token = secrets.token_urlsafe(32)

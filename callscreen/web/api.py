@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..db.store import Store
+from ..ops import accounts as ops_accounts
 from ..ops import auth as ops_auth
 from ..ops import lists, settings
 from ..ops.actor import Actor
@@ -110,8 +111,11 @@ async def dispatch(ep: Endpoint, request: Request) -> Response:
             creds = await authenticate(request, state.store, https=state.config.behind_https)
         query = s.check_query(ep.query, request.query_params.multi_items())
         body = await _body(ep, request)
+        store = state.store
+        if creds is not None:  # the one place: every handler works in the caller's account
+            store = store.scoped(creds.actor.account_id, creds.actor.account)
         call = Call(
-            store=state.store,
+            store=store,
             actor=creds.actor if creds else None,
             creds=creds,
             params=dict(request.path_params),
@@ -151,7 +155,13 @@ def _line(exc: Exception) -> str:
 
 # -- handlers ----------------------------------------------------------------------------------
 def _me(actor: Actor) -> dict[str, Any]:
-    return {"user": actor.name, "role": actor.role.value, "extensions": sorted(actor.extensions)}
+    return {
+        "user": actor.name,
+        "role": actor.role.value,
+        "extensions": sorted(actor.extensions),
+        "account": actor.account,
+        "superuser": actor.superuser,
+    }
 
 
 async def me(c: Call) -> Any:
@@ -307,7 +317,9 @@ def _list_handlers(scope: Scope, kind: Kind) -> tuple[Any, Any, Any, Any, Any]:
 async def session_create(c: Call) -> Any:
     """Sign in: throttled per username and address before the password is even looked at."""
     try:
-        login = await sign_in(c.request, c.body["username"], c.body["password"])
+        login = await sign_in(
+            c.request, c.body["username"], c.body["password"], c.body.get("account", "")
+        )
     except Locked as exc:
         return error(429, str(exc), {"Retry-After": str(exc.retry_after)})
     except NotPermitted as exc:  # wrong, unknown or disabled: one answer for all three
@@ -315,6 +327,19 @@ async def session_create(c: Call) -> Any:
     response = JSON({"csrf": login.csrf, "user": _me(login.actor), "expires": login.expires_at})
     set_session_cookie(response, c.request, login.cookie)
     return response
+
+
+async def accounts_list(c: Call) -> Any:
+    return await ops_accounts.account_list(c.store, c.who)
+
+
+async def accounts_add(c: Call) -> Any:
+    return await ops_accounts.account_add(c.store, c.who, c.body["name"])
+
+
+async def accounts_remove(c: Call) -> Any:
+    force = c.query.get("force", "false") == "true"
+    return await ops_accounts.account_remove(c.store, c.who, c.params["account"], force=force)
 
 
 async def session_delete(c: Call) -> Any:
@@ -388,7 +413,8 @@ TABLE: list[Endpoint] = [
     Endpoint("GET", V1 + "/openapi.json", openapi_json, "this document", Access.PUBLIC),
     Endpoint("POST", V1 + "/session", session_create,
              "sign in: sets the session cookie, returns the CSRF token", Access.PUBLIC,
-             body=s.obj({"username": s.string(200), "password": s.string(1024)},
+             body=s.obj({"username": s.string(200), "password": s.string(1024),
+                         "account": s.string(63, "the user's account (default: default)")},
                         required=["username", "password"])),
     Endpoint("DELETE", V1 + "/session", session_delete, "sign out", Access.ANY, status=204),
     Endpoint("GET", V1 + "/me", me, "who you are: user, role, extensions", Access.ANY),
@@ -419,6 +445,15 @@ TABLE: list[Endpoint] = [
     Endpoint("GET", V1 + "/audit", audit, "the audit log, newest first", Access.ADMIN,
              query={"since": s.string(40, "e.g. 7d, 2026-12-01"),
                     "limit": s.integer(1, 10_000)}),
+    Endpoint("GET", V1 + "/accounts", accounts_list,
+             "every account (tenant) with its extension and user counts", Access.SUPERUSER),
+    Endpoint("POST", V1 + "/accounts", accounts_add, "add an account (tenant)",
+             Access.SUPERUSER, body=s.obj({"name": s.string(63, "1-63 lowercase letters, "
+                                                           "digits, . _ -")}, required=["name"]),
+             status=201),
+    Endpoint("DELETE", V1 + "/accounts/{account}", accounts_remove,
+             "remove an account; refused while it has extensions or users unless force=true",
+             Access.SUPERUSER, query={"force": s.choice("true", "false")}),
 ]  # fmt: skip
 
 OPENAPI = document(TABLE)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..db.connection import DEFAULT_ACCOUNT
 from ..db.store import Store
 from ..ops import auth as ops_auth
 from ..ops.actor import Actor, Source
@@ -104,21 +105,37 @@ async def authenticate(request: Request, store: Store, *, https: bool) -> Creden
     return Credentials(actor, cookie, csrf)
 
 
-async def sign_in(request: Request, username: str, password: str) -> ops_auth.Login:
-    """A password login for the API and the sign-in page alike: throttled per username and
-    address before the password is even looked at. Raises :class:`Locked`, or NotPermitted
-    with the one answer for a wrong, unknown or disabled user."""
+def _throttle_key(username: str, account: str) -> str:
+    """The throttle's username: the same user (``alice`` of ``acme``) is throttled however
+    it signs in; ``alice`` of another account is another user (no "/" is in either name)."""
+    return username if account in ("", DEFAULT_ACCOUNT) else f"{account}/{username}"
+
+
+async def sign_in(
+    request: Request, username: str, password: str, account: str = ""
+) -> ops_auth.Login:
+    """A password login for the API and the sign-in page alike: throttled per username (of
+    ``account``; "" is the default account) and address before the password is even looked
+    at. Raises :class:`Locked`, or NotPermitted with the one answer for a wrong, unknown or
+    disabled user (and for an unknown account)."""
     state = request.app.state
     ip = client_ip(request)
-    verdict = state.throttle.begin(username, ip)
+    key = _throttle_key(username, account)
+    verdict = state.throttle.begin(key, ip)
     if verdict.locked_for:
         raise Locked(int(verdict.locked_for) + 1)
     if verdict.delay:
         await asyncio.sleep(verdict.delay)
     login = await ops_auth.login(
-        state.store, username, password, ip=ip, source=Source.PORTAL, ttl=state.config.session_ttl
+        state.store,
+        username,
+        password,
+        ip=ip,
+        source=Source.PORTAL,
+        ttl=state.config.session_ttl,
+        account=account,
     )
-    state.throttle.succeeded(username, ip)
+    state.throttle.succeeded(key, ip)
     return login
 
 

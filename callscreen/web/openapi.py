@@ -30,6 +30,7 @@ class Access(enum.Enum):
     ANY = "any signed-in user"
     OWNER = "the extension's owner, or an admin"
     ADMIN = "admins only"
+    SUPERUSER = "superusers only (the provider's role: accounts)"
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,10 @@ _RESPONSES_BY_ACCESS: dict[Access, dict[str, str]] = {
     Access.ADMIN: {
         "401": "no or invalid credentials",
         "403": "not an admin, or a missing CSRF token",
+    },
+    Access.SUPERUSER: {
+        "401": "no or invalid credentials",
+        "403": "not a superuser, or a missing CSRF token",
     },
 }
 

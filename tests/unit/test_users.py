@@ -331,7 +331,16 @@ async def test_shapes_hold_no_hash(store: Store) -> None:
     await users.user_add(store, ADMIN, "alice", PW, extensions=["101"])
     await users.token_create(store, ADMIN, "alice")
     d = await users.user_show(store, ADMIN, "alice")
-    assert set(d) == {"username", "role", "extensions", "disabled", "created", "updated", "tokens"}
+    assert set(d) == {
+        "username",
+        "role",
+        "extensions",
+        "disabled",
+        "superuser",
+        "created",
+        "updated",
+        "tokens",
+    }
     assert d["tokens"] == 1
     rows = await store._fetchall("SELECT before, after FROM audit_log")
     assert "argon2" not in str(rows) and "hash" not in str(rows)

@@ -25,11 +25,15 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/account/blocklist/names"): {"names": ["V*"], "for": "30d"},
     ("POST", "/api/v1/account/allowlist"): {"numbers": [NEW_NUMBER]},
     ("POST", "/api/v1/session"): {"username": "alice", "password": "alice-password"},
+    ("POST", "/api/v1/accounts"): {"name": "newco"},
 }
+#: The account a DELETE /api/v1/accounts/{account} names: one without extensions or users.
+EMPTY_ACCOUNT = "empty"
 
 PROTECTED = [ep for ep in TABLE if ep.access is not Access.PUBLIC]
 OWNER_ROUTES = [ep for ep in TABLE if ep.access is Access.OWNER]
 ADMIN_ROUTES = [ep for ep in TABLE if ep.access is Access.ADMIN]
+SUPERUSER_ROUTES = [ep for ep in TABLE if ep.access is Access.SUPERUSER]
 UNSAFE = [ep for ep in PROTECTED if ep.method not in ("GET", "HEAD")]
 
 
@@ -45,6 +49,7 @@ def request(ep: Endpoint, ext: str = "102") -> tuple[str, str, dict[str, Any] | 
         ep.openapi_path.replace("{ext}", quote(ext, safe=""))
         .replace("{number}", quote(number, safe=""))
         .replace("{name}", quote("Scam Likely", safe=""))
+        .replace("{account}", EMPTY_ACCOUNT)
     )
     body = BODIES.get((ep.method, ep.openapi_path))
     if ep.body is not None:

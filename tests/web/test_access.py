@@ -106,7 +106,13 @@ def test_a_users_change_lands_on_their_extension_only(web: Web) -> None:
 
 def test_me_and_extensions_show_only_ones_own(web: Web) -> None:
     me = web.client("alice").get("/api/v1/me").json()
-    assert me == {"user": "alice", "role": "user", "extensions": ["101"]}
+    assert me == {
+        "user": "alice",
+        "role": "user",
+        "extensions": ["101"],
+        "account": "default",
+        "superuser": False,
+    }
     exts = web.client("alice").get("/api/v1/extensions").json()
     assert [e["ext"] for e in exts] == ["101"]
     admin = web.client("admin").get("/api/v1/extensions").json()

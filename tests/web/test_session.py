@@ -34,7 +34,13 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_returns_the_csrf_token(web: W
     r = c.post("/api/v1/session", json={"username": "alice", "password": PASSWORDS["alice"]})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["user"] == {"user": "alice", "role": "user", "extensions": ["101"]}
+    assert body["user"] == {
+        "user": "alice",
+        "role": "user",
+        "extensions": ["101"],
+        "account": "default",
+        "superuser": False,
+    }
     assert len(body["csrf"]) >= 32
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("callscreen_session=")

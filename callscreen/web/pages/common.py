@@ -179,7 +179,9 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         if found is None:
             return RedirectResponse("/", status_code=303)
         actor, csrf = found
-        p = Page(request, request.app.state.store, actor, csrf)
+        # The one place a page gets its store: scoped to the signed-in user's account.
+        store = request.app.state.store.scoped(actor.account_id, actor.account)
+        p = Page(request, store, actor, csrf)
         try:
             if request.method == "POST":
                 p.form = await read_form(request)

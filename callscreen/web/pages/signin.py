@@ -23,6 +23,7 @@ from .common import Page, error_page, line, page, read_form, render, signed_in
 
 MAX_USERNAME = 200
 MAX_PASSWORD = 1024
+MAX_ACCOUNT = 63
 
 
 def home(actor: Actor) -> str:
@@ -51,7 +52,7 @@ async def signin_page(request: Request) -> Response:
     found = await signed_in(request)
     if found is not None:
         return RedirectResponse(home(found[0]), status_code=303)
-    return render(request, "signin.html", title="Sign in", username="", error="")
+    return render(request, "signin.html", title="Sign in", username="", account="", error="")
 
 
 async def login(request: Request) -> Response:
@@ -60,26 +61,28 @@ async def login(request: Request) -> Response:
     try:
         form = await read_form(request)
     except InvalidInput as exc:
-        return render(request, "signin.html", 400, title="Sign in", username="", error=line(exc))
+        return render(
+            request, "signin.html", 400, title="Sign in", username="", account="", error=line(exc)
+        )
     username = form.get("username", "")
     password = form.get("password", "")
+    account = form.get("account", "")
     if not isinstance(username, str) or not isinstance(password, str):
         username, password = "", ""
-    username = username[:MAX_USERNAME]
+    if not isinstance(account, str):
+        account = ""
+    username, account = username[:MAX_USERNAME], account.strip().lower()[:MAX_ACCOUNT]
+    shown = {"title": "Sign in", "username": username, "account": account}
     try:
         if not username or not password:
             raise NotPermitted("enter your username and password")
-        done = await sign_in(request, username, password[:MAX_PASSWORD])
+        done = await sign_in(request, username, password[:MAX_PASSWORD], account)
     except Locked as exc:
-        locked = render(
-            request, "signin.html", 429, title="Sign in", username=username, error=str(exc)
-        )
+        locked = render(request, "signin.html", 429, error=str(exc), **shown)
         locked.headers["Retry-After"] = str(exc.retry_after)
         return locked
     except NotPermitted as exc:
-        return render(
-            request, "signin.html", 400, title="Sign in", username=username, error=line(exc)
-        )
+        return render(request, "signin.html", 400, error=line(exc), **shown)
     response = RedirectResponse(home(done.actor), status_code=303)
     set_session_cookie(response, request, done.cookie)
     return response
