@@ -75,7 +75,8 @@ class CallLogMixin(StoreBase):
                 ],
             )
             await db.executemany(
-                "UPDATE entries SET hits = hits + ?, last_hit = max(coalesce(last_hit, 0), ?) "
+                f"UPDATE entries SET hits = hits + ?, last_hit = {db.dialect.greatest}"
+                "(coalesce(last_hit, 0), ?) "
                 "WHERE id = ?",
                 [(n, last, entry_id) for entry_id, (n, last) in hits.items()],
             )
@@ -121,12 +122,11 @@ class CallLogMixin(StoreBase):
         ``audit``: written in the same transaction (the CLI's prune, in its first batch).
         """
         async with self._transaction() as db:
-            cur = await db.execute(
+            deleted = await db.execute(
                 "DELETE FROM call_log WHERE id IN (SELECT id FROM call_log "
                 "WHERE account_id = ? AND time < ? ORDER BY account_id, time LIMIT ?)",
                 (self.account_id, float(before), int(limit)),
             )
-            deleted = max(0, cur.rowcount)
             if audit is not None:
                 await _audit.write(db, self.account_id, audit)
         return deleted
