@@ -11,18 +11,19 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from ..db.connection import DEFAULT_ACCOUNT_ID
-from ..db.errors import InvalidInput, StoreError
+from ..db.errors import InvalidInput
 from ..db.lookup import Lookup
+from ..db.pglookup import PgLookup
 from ..db.reports import LoggedCall
 from ..db.store import INHERIT, Inherit, Store, check_ext, check_mailbox, check_treatment
 from ..db.url import is_postgres
 from ..db.validate import check_fallback, check_rule
-from ..numbers import DEFAULT_REGION, InvalidNumber, caller_from, is_anonymous, normalize
+from ..numbers import DEFAULT_REGION, Caller, InvalidNumber, caller_from, is_anonymous, normalize
 from ..policy import (
     UNKNOWN_RULES,
     AccountSettings,
     Decision,
+    Entry,
     ExtensionSettings,
     Kind,
     Result,
@@ -32,7 +33,7 @@ from ..policy import (
     fallback_for,
     remember_for,
 )
-from ..screening import decide
+from ..policy import decide as policy_decide
 from ..timeutil import format_duration, parse_retention, when
 from .actor import Actor, permit_admin, permit_ext
 from .lists import audit_entry
@@ -230,6 +231,30 @@ async def account_set(
     return account_json(settings)
 
 
+async def _decide(
+    store: Store, ext: str, who: Caller
+) -> tuple[AccountSettings, ExtensionSettings, Decision]:
+    """The call path's own read and decision, on the store's database and account."""
+    if is_postgres(store.path):
+        pg = PgLookup(str(store.path))
+        try:
+            read = await pg.fetch(ext, who.e164, who.name, store.account)
+        finally:
+            await pg.aclose()
+    else:
+
+        def sqlite_read() -> tuple[AccountSettings, ExtensionSettings, list[Entry]]:
+            lookup = Lookup(store.path)  # opening may migrate: off the event loop
+            try:
+                return lookup.read(ext, who.e164, who.name, store.account)
+            finally:
+                lookup.close()
+
+        read = await asyncio.to_thread(sqlite_read)
+    account, settings, entries = read
+    return account, settings, policy_decide(account, settings, who, entries)
+
+
 async def check(
     store: Store,
     actor: Actor,
@@ -250,24 +275,8 @@ async def check(
     except InvalidNumber as exc:
         raise InvalidInput(str(exc)) from None
     permit_ext(actor, ext)
-    if store.account_id != DEFAULT_ACCOUNT_ID:
-        # The call path's Lookup reads the default account until the per-account lookup (the
-        # call path's part of accounts) lands; answering from it here would show another
-        # account's entries.
-        raise InvalidInput(f"check is not available yet in account {store.account!r}")
     who = caller_from(caller, "0" if callingpres is None else str(callingpres), region, name)
-
-    if is_postgres(store.path):  # Lookup is SQLite's: it would make a file named like the URL
-        raise StoreError("check does not read PostgreSQL yet (the call path's lookup, #12)")
-
-    def read() -> tuple[AccountSettings, ExtensionSettings, Decision]:
-        lookup = Lookup(store.path)
-        try:
-            return decide(lookup, ext, who)
-        finally:
-            lookup.close()
-
-    account, settings, decision = await asyncio.to_thread(read)
+    account, settings, decision = await _decide(store, ext, who)
     out = decision_json(ext, who.raw, who.e164, who.anonymous, settings, decision)
     out["caller"]["name"] = name
     if decision.result is Result.CHALLENGED:

@@ -228,3 +228,16 @@ def test_user_add_superuser(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     (user,) = run.json("user", "list")  # type: ignore[misc]
     assert user["superuser"] is True and user["role"] == "admin"
     assert "superuser" in run("user", "list")
+
+
+def test_check_decides_with_the_accounts_own_lists(two: Run) -> None:
+    """``check`` reads through the call path's lookup for the account it is given."""
+    two("--account", "acme", "ext", "set", "101", "--enable")
+    two("ext", "set", "101", "--enable")
+    default = two.json("check", "--ext", "101", "+13035550101")
+    acme = two.json("--account", "acme", "check", "--ext", "101", "+13035550101")
+    assert (default["result"], default["reason"]) == ("BLOCKED", "ext-blocklist")  # type: ignore[index]
+    assert (acme["result"], acme["reason"]) == ("ALLOWED", "not-listed")  # type: ignore[index]
+    # acme's own number is on acme's account-wide allowlist too (the fixture's): allowed.
+    acme_own = two.json("--account", "acme", "check", "--ext", "101", "+13035550202")
+    assert (acme_own["result"], acme_own["reason"]) == ("ALLOWED", "allowlist")  # type: ignore[index]
