@@ -140,9 +140,24 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("bench.pg: no PostgreSQL here (apt-get install postgresql)")
     workdir = Path(a.workdir or tempfile.mkdtemp(prefix="callscreen-bench-pg-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    before_src = None
+    if a.before:
+        # The same load on the SQLite path as of an earlier revision (the "no regression"
+        # row): seeded by that revision (its schema), which this one migrates on open.
+        before_src, desc = br.snapshot_ours(workdir, a.before)
+        br.OURS_SRC = before_src
+        br.log(f"before: {desc}")
     br.log(f"seeding {a.entries:,} entries ...")
     seed = br.seeded(workdir, a.entries, {})
+    br.OURS_SRC = None
     manifest = Path(seed["manifest"])
+    current_db = br.copy_db(Path(seed["db"]), workdir / "seed-current.db")
+    subprocess.run(  # opening it migrates it to this revision's schema
+        [br.PY, "-m", "callscreen", "--db", str(current_db), "account", "list"],
+        check=True,
+        cwd=br.REPO,
+        capture_output=True,
+    )
     cluster = Cluster(bindir, durable=True)
     cluster.start()
     rows: list[dict[str, Any]] = []
@@ -150,7 +165,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         url = cluster.empty_database()
         t0 = time.perf_counter()
         subprocess.run(
-            [br.PY, "-m", "callscreen", "db", "copy", str(seed["db"]), url],
+            [br.PY, "-m", "callscreen", "db", "copy", str(current_db), url],
             check=True,
             cwd=br.REPO,
             capture_output=True,
@@ -158,12 +173,21 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         br.log(f"copied the seed into PostgreSQL in {time.perf_counter() - t0:.1f} s")
         load = br.load_args(a, a.concurrency)
         for rep in range(a.repeat):
-            for setup in ("sqlite", "postgresql", "postgresql x2"):
+            setups = ["sqlite", "postgresql", "postgresql x2"]
+            if before_src is not None:
+                setups.insert(0, "sqlite before")
+            for setup in setups:
                 br.log(f"{setup} (run {rep + 1}/{a.repeat}) ...")
                 with contextlib.ExitStack() as stack:
-                    if setup == "sqlite":
-                        db = br.copy_db(Path(seed["db"]), workdir / "run-sqlite.db")
-                        servers = [stack.enter_context(br.running("ours", db, workdir))]
+                    if setup.startswith("sqlite"):
+                        before = setup == "sqlite before"
+                        src = Path(seed["db"]) if before else current_db
+                        db = br.copy_db(src, workdir / "run-sqlite.db")
+                        br.OURS_SRC = before_src if before else None
+                        try:
+                            servers = [stack.enter_context(br.running("ours", db, workdir))]
+                        finally:
+                            br.OURS_SRC = None
                         r = measured(setup, servers, manifest, load, None)
                     else:
                         n = 2 if setup.endswith("x2") else 1
@@ -234,6 +258,19 @@ def report(res: dict[str, Any]) -> str:
         ratios["calls/s"].append(p["calls_per_s"] / s["calls_per_s"])
         ratios["p99"].append(p["p99_ms"] / s["p99_ms"])
     cps, p99 = ratios["calls/s"], ratios["p99"]
+    befores = [
+        (
+            next(r for r in rows if r["run"] == rep and r["setup"] == "sqlite"),
+            next((r for r in rows if r["run"] == rep and r["setup"] == "sqlite before"), None),
+        )
+        for rep in sorted({r["run"] for r in rows})
+    ]
+    now_vs_before = [n["calls_per_s"] / b["calls_per_s"] for n, b in befores if b]
+    if now_vs_before:
+        out.append(
+            f"sqlite now/before calls/s: {min(now_vs_before):.2f}-{max(now_vs_before):.2f} "
+            "(no regression: about 1, within the noise)"
+        )
     out.append(
         f"postgresql/sqlite calls/s: {min(cps):.2f}-{max(cps):.2f} (target >= 0.5: "
         f"{'met' if min(cps) >= 0.5 else 'NOT met'}); p99: {min(p99):.2f}-{max(p99):.2f} "
@@ -252,6 +289,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--mix", default=br.MIX)
     p.add_argument("--workdir", default=None)
+    p.add_argument(
+        "--before",
+        metavar="REV",
+        default=None,
+        help="also run the SQLite path as of git revision REV, side by side (no regression)",
+    )
     p.add_argument("--json", action="store_true", help="also print the raw rows as JSON")
     return p.parse_args(argv)
 

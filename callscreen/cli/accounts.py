@@ -19,7 +19,7 @@ from .settings import account
 def _run_default(obj: Ctx, fn: Any) -> Any:
     """Accounts are managed from the default account (where their audit rows go), so a
     command works whatever ``--account`` names, even one just removed."""
-    here = Ctx(obj.db, obj.region, obj.config_path)
+    here = Ctx(obj.database, obj.region, obj.config_path)
     return here.run(lambda s: fn(s, here.actor))
 
 
