@@ -228,3 +228,17 @@ def test_user_add_superuser(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     (user,) = run.json("user", "list")  # type: ignore[misc]
     assert user["superuser"] is True and user["role"] == "admin"
     assert "superuser" in run("user", "list")
+
+
+def test_import_and_export_stay_in_their_account(
+    two: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))  # a real one again
+    csv = tmp_path / "numbers.csv"
+    csv.write_text("number,note\n+13035550404,imported\n")
+    before = account_rows(two.db, "default")
+    two("--account", "acme", "import", "--ext", "101", str(csv))
+    assert account_rows(two.db, "default") == before
+    assert "+13035550404" in two("--account", "acme", "export", "--ext", "101")
+    default_export = two("export", "--all")
+    assert "+13035550404" not in default_export and "+13035550202" not in default_export
