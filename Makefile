@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e docker browser screenshots fuzz bench bench-sipp asterisk-root container-bases systemd-tools wheel clean
+.PHONY: serve test lint unit e2e docker browser postgres screenshots fuzz bench bench-sipp asterisk-root container-bases systemd-tools wheel clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,6 +34,11 @@ systemd-tools:
 browser:
 	bash scripts/browser.sh
 
+# Debian's PostgreSQL 15: the store's tests run on it too (tests/pg.py starts a throwaway cluster).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+
 # podman, runc, and the images docker/*/Dockerfile start FROM (debootstrap, cached; needs root).
 container-bases:
 	bash scripts/container-bases.sh
@@ -43,10 +48,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check callscreen tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) asterisk-root browser systemd-tools container-bases lint
+test: $(STAMP) asterisk-root browser systemd-tools container-bases postgres lint
 	$(VENV)/bin/pytest -q
 
-unit: $(STAMP)
+unit: $(STAMP) postgres
 	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web tests/install
 
 e2e: $(STAMP) asterisk-root browser

@@ -17,7 +17,8 @@ import logging
 from dataclasses import dataclass
 
 from .db.audit import AuditEntry
-from .db.errors import InvalidInput, StoreError
+from .db.errors import InvalidInput, StoreError, UnknownAccount
+from .db.lookup import DEFAULT_ACCOUNT, MAX_ACCOUNT_NAME
 from .db.store import Store, check_ext
 from .fastagi import AgiSession
 from .numbers import Caller, Pattern
@@ -70,17 +71,25 @@ async def block(
 
 
 async def handle(
-    session: AgiSession, store: Store | None, remembered: dict[str, tuple[float, Caller]]
+    session: AgiSession,
+    store: Store | None,
+    remembered: dict[tuple[str, str], tuple[float, Caller]],
 ) -> str:
-    """Serve one *32 request; returns the status."""
+    """Serve one *32 request (``block-last,EXT[,ACCOUNT]``); returns the status."""
     args = session.args
     ext = args[0].strip() if args else ""
+    account = (args[1].strip() if len(args) > 1 else "") or DEFAULT_ACCOUNT
+    account = account[: MAX_ACCOUNT_NAME + 1]  # from outside: bounded (longer is no account)
     status, number = ERROR, ""
     try:
         if store is None:
             raise StoreError("no store")
         check_ext(ext)
-        mem = remembered.get(ext)
+        account_id = await store.account_id_of(account)
+        if account_id is None:
+            raise UnknownAccount(account)
+        store = store.scoped(account_id, account)
+        mem = remembered.get((account, ext))
         last = await last_call(
             store, ext, LastCall(mem[0], mem[1].raw, mem[1].e164) if mem else None
         )
@@ -88,6 +97,8 @@ async def handle(
         status, number = await block(store, ext, last, peer=host if host not in ("", "?") else None)
     except InvalidInput:
         log.warning("block-last from %s: no valid extension in the request (%r)", session.peer, ext)
+    except UnknownAccount as exc:
+        log.warning("block-last for %s: %s", ext, exc)
     except StoreError as exc:
         log.error("block-last for %s: store error: %s", ext, exc)
     log.info("block-last for %s: %s %s", ext or "?", status, number)

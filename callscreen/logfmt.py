@@ -39,6 +39,7 @@ CALL_FIELDS = (
     "outcome",
     "ms",
     "caller_name",
+    "account",  # the account (tenant) the call was for, as the dialplan named it
 )
 
 
@@ -49,8 +50,10 @@ CALLS_LOGGER = "callscreen.calls"
 def call_message(call: Sequence[Any]) -> str:
     """The per-call line's message, from the call's fields (in :data:`CALL_FIELDS` order)."""
     ext, caller, result, reason, treatment, entry, outcome, ms = call[:8]
+    # Another account's extension reads "101@acme"; the default account's stays "101".
+    account = call[9] if len(call) > 9 and call[9] != "default" else None
     return (
-        f"call to {ext or '?'} from {caller}: {result} {reason}"
+        f"call to {ext or '?'}{f'@{account}' if account else ''} from {caller}: {result} {reason}"
         f"{f' {treatment}' if treatment else ''}{f' [{entry}]' if entry else ''}"
         f"{f' -> {outcome}' if outcome else ''} ({ms:.1f} ms)"
     )

@@ -29,7 +29,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class Metrics:
     """Counters the screener bumps per call; read at scrape time."""
 
-    __slots__ = ("block_last", "buckets", "calls", "challenges", "latency_sum")
+    __slots__ = ("block_last", "buckets", "calls", "challenges", "latency_sum", "unknown_accounts")
 
     def __init__(self) -> None:
         self.calls: dict[tuple[Result, Reason, Treatment | None], int] = {}
@@ -37,6 +37,7 @@ class Metrics:
         self.latency_sum = 0.0
         self.block_last: dict[str, int] = {}
         self.challenges: dict[str, int] = {}
+        self.unknown_accounts = 0
 
     def call(self, d: Decision, seconds: float) -> None:
         key = (d.result, d.reason, d.treatment)
@@ -44,6 +45,10 @@ class Metrics:
         calls[key] = calls.get(key, 0) + 1
         self.buckets[bisect_left(BUCKETS, seconds)] += 1
         self.latency_sum += seconds
+
+    def unknown_account(self) -> None:
+        """A call named an account that does not exist (it failed open)."""
+        self.unknown_accounts += 1
 
     def blocked_last(self, status: str) -> None:
         self.block_last[status] = self.block_last.get(status, 0) + 1
@@ -81,6 +86,13 @@ def exposition(server: Server) -> str:
         "counter",
         "Challenges (press a digit), by how they ended.",
         [(f'{{outcome="{o}"}}', n) for o, n in sorted(m.challenges.items())],
+    )
+    _series(
+        out,
+        "callscreen_unknown_account_calls_total",
+        "counter",
+        "Calls that named an account that does not exist (let through).",
+        [("", m.unknown_accounts)],
     )
     out.append(
         "# HELP callscreen_decision_seconds Time to decide a call (settings and list reads)."

@@ -107,6 +107,7 @@ class AccountSettings:
     unknown: Rule = Rule.ALLOW  # account-wide: every caller on no list (allow or challenge)
     remember: float = 0.0  # seconds a passed caller stays allowed (0: not remembered)
     fallback: Treatment = Treatment.BUSY  # after a failed challenge, where extensions set none
+    account_id: int = 1  # whose settings these are (the call log's account); 1: "default"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Mapping
 from . import blocklast, challenge, logfmt, policy, treatments
 from .challenge import ChallengeConfig
 from .db.audit import AuditEntry
-from .db.errors import StoreError
-from .db.lookup import Lookup
+from .db.errors import StoreError, UnknownAccount
+from .db.lookup import DEFAULT_ACCOUNT, Lookup
+from .db.pglookup import PgLookup
 from .db.recorder import Recorder
 from .db.store import CallRecord, Store
 from .fastagi import AgiSession, Reply
@@ -45,6 +46,12 @@ def extension_of(env: Mapping[str, str]) -> str:
     return (env.get("agi_arg_1") or env.get("agi_extension") or "").strip()
 
 
+def account_of(env: Mapping[str, str]) -> str:
+    """The account (tenant) the call belongs to: the second AGI() argument, else the default
+    account (a dialplan from before accounts existed sends none)."""
+    return (env.get("agi_arg_2") or "").strip() or DEFAULT_ACCOUNT
+
+
 def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
     """The caller: number, presentation, and the name (``agi_calleridname``) for name rules."""
     return caller_from(
@@ -59,11 +66,15 @@ def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
 REMEMBER_NOTE = "passed the challenge"
 
 
+#: The call-log account of a call whose account does not exist: no row (the warning says it).
+NO_ACCOUNT = 0
+
+
 def decide(
-    lookup: Lookup, ext: str, caller: Caller
+    lookup: Lookup, ext: str, caller: Caller, account_name: str = DEFAULT_ACCOUNT
 ) -> tuple[AccountSettings, ExtensionSettings, Decision]:
     """The decision for one call, read fresh from the store (raises StoreError)."""
-    account, settings, entries = lookup.read(ext, caller.e164, caller.name)
+    account, settings, entries = lookup.read(ext, caller.e164, caller.name, account_name)
     return account, settings, policy.decide(account, settings, caller, entries)
 
 
@@ -80,7 +91,7 @@ class Screener:
 
     def __init__(
         self,
-        lookup: Lookup,
+        lookup: Lookup | PgLookup,
         recorder: Recorder | None = None,
         *,
         region: str = DEFAULT_REGION,
@@ -99,9 +110,9 @@ class Screener:
         #: The batched writer of the per-call lines (callscreen.logfmt.call_lines); None: log
         #: them through the logging module.
         self.call_lines: logfmt.CallLines | None = None
-        #: ext -> (time, caller) of the newest call that got through: block-last must see a
-        #: call before the batched call-log write does.
-        self.last_callers: dict[str, tuple[float, Caller]] = {}
+        #: (account, ext) -> (time, caller) of the newest call that got through: block-last
+        #: must see a call before the batched call-log write does.
+        self.last_callers: dict[tuple[str, str], tuple[float, Caller]] = {}
 
     def __call__(self, session: AgiSession) -> Awaitable[None] | None:
         """Route one connection (see :data:`callscreen.fastagi.server.Handler`)."""
@@ -119,20 +130,46 @@ class Screener:
         self.metrics.blocked_last(await blocklast.handle(session, self.store, self.last_callers))
 
     def _decide(
-        self, ext: str, caller: Caller
+        self, ext: str, caller: Caller, account: str
     ) -> tuple[AccountSettings, ExtensionSettings, Decision]:
         if not ext:
             log.warning(
                 "call from %s with no extension (agi_arg_1/agi_extension): fail open",
                 caller.display,
             )
-            return AccountSettings(), ExtensionSettings(ext), FAIL_OPEN
+            return self._no_settings(account), ExtensionSettings(ext), FAIL_OPEN
         try:
-            return decide(self.lookup, ext, caller)
+            return decide(self.lookup, ext, caller, account)  # type: ignore[arg-type]
         except StoreError as exc:
-            self.decision_errors += 1
-            log.error("call to %s from %s: store error, fail open: %s", ext, caller.display, exc)
-            return AccountSettings(), ExtensionSettings(ext), FAIL_OPEN
+            return self._failed(exc, ext, caller, account)
+
+    async def _decide_later(
+        self, ext: str, caller: Caller, account: str
+    ) -> tuple[AccountSettings, ExtensionSettings, Decision]:
+        if not ext:
+            return self._decide(ext, caller, account)
+        try:
+            a, s, entries = await self.lookup.fetch(ext, caller.e164, caller.name, account)
+        except StoreError as exc:
+            return self._failed(exc, ext, caller, account)
+        return a, s, policy.decide(a, s, caller, entries)
+
+    def _failed(
+        self, exc: StoreError, ext: str, caller: Caller, account: str
+    ) -> tuple[AccountSettings, ExtensionSettings, Decision]:
+        """The call fails open: an account that does not exist, or a store that failed."""
+        if isinstance(exc, UnknownAccount):
+            self.metrics.unknown_account()
+            log.warning("call to %s from %s: %s, fail open", ext, caller.display, exc)
+            return AccountSettings(account_id=NO_ACCOUNT), ExtensionSettings(ext), FAIL_OPEN
+        self.decision_errors += 1
+        log.error("call to %s from %s: store error, fail open: %s", ext, caller.display, exc)
+        return self._no_settings(account), ExtensionSettings(ext), FAIL_OPEN
+
+    def _no_settings(self, account: str) -> AccountSettings:
+        """Defaults for a call that failed open, carrying the account's id if it is known
+        (for its call-log row)."""
+        return AccountSettings(account_id=self.lookup.account_id(account) or NO_ACCOUNT)
 
     def screen(self, session: AgiSession) -> Awaitable[None] | None:
         """Decide, then set the variables; a blocked call goes on to its treatment.
@@ -142,41 +179,72 @@ class Screener:
         conversation, run as a coroutine.
         """
         started = time.time()
-        ext = extension_of(session.env)
-        caller = caller_of(session.env, self.region)
+        env = session.env
+        ext = extension_of(env)
+        caller = caller_of(env, self.region)
+        name = account_of(env)
+        if not self.lookup.sync:
+            return self._screen_later(session, started, name, ext, caller)
         t0 = time.perf_counter()
-        account, settings, decision = self._decide(ext, caller)
+        account, settings, decision = self._decide(ext, caller, name)
         self.metrics.call(decision, time.perf_counter() - t0)
+        return self._act(session, started, name, ext, caller, account, settings, decision)
+
+    async def _screen_later(
+        self, session: AgiSession, started: float, name: str, ext: str, caller: Caller
+    ) -> None:
+        """:meth:`screen` with a lookup that is awaited (PostgreSQL: a network round trip)."""
+        t0 = time.perf_counter()
+        account, settings, decision = await self._decide_later(ext, caller, name)
+        self.metrics.call(decision, time.perf_counter() - t0)
+        treat = self._act(session, started, name, ext, caller, account, settings, decision)
+        if treat is not None:
+            await treat
+
+    def _act(
+        self,
+        session: AgiSession,
+        started: float,
+        name: str,
+        ext: str,
+        caller: Caller,
+        account: AccountSettings,
+        settings: ExtensionSettings,
+        decision: Decision,
+    ) -> Awaitable[None] | None:
+        """Set the variables and run the treatment of a decided call."""
         variables = channel_variables(decision)
+        aid = account.account_id
         if decision.treatment is None:
-            self._got_through(started, ext, caller)
+            self._got_through(started, name, ext, caller)
 
             def done(reply: Reply | None) -> None:
-                self._finish(
-                    session, started, ext, caller, decision, self._set_failed(session, reply)
-                )
+                outcome = self._set_failed(session, reply)
+                self._finish(session, started, aid, ext, caller, decision, outcome)
 
             session.send_then_close("EXEC MSet", variables, done=done)
             return None
         if decision.treatment is Treatment.BUSY:
-            self._busy(session, started, ext, caller, decision, variables)
+            self._busy(session, started, aid, ext, caller, decision, variables)
             return None
         if decision.treatment is Treatment.CHALLENGE:
-            return self._challenge(session, started, ext, caller, account, settings, decision)
-        return self._treat(session, started, ext, caller, settings, decision, variables)
+            return self._challenge(session, started, name, ext, caller, account, settings, decision)
+        return self._treat(session, started, aid, ext, caller, settings, decision, variables)
 
-    def _got_through(self, started: float, ext: str, caller: Caller) -> None:
-        """Remember the newest caller who reached ``ext``: the one *32 blocks."""
+    def _got_through(self, started: float, account: str, ext: str, caller: Caller) -> None:
+        """Remember the newest caller who reached ``ext`` of ``account``: the one *32 blocks."""
         if ext:
             last = self.last_callers
-            if len(last) >= MAX_REMEMBERED and ext not in last:
+            key = (account, ext)
+            if len(last) >= MAX_REMEMBERED and key not in last:
                 del last[next(iter(last))]
-            last[ext] = (started, caller)
+            last[key] = (started, caller)
 
     def _busy(
         self,
         session: AgiSession,
         started: float,
+        account_id: int,
         ext: str,
         caller: Caller,
         decision: Decision,
@@ -187,13 +255,14 @@ class Screener:
         steps as :meth:`_treat` with :func:`treatments.busy` (an unanswered channel)."""
 
         def busy_done(reply: Reply | None) -> None:  # the connection is closed
-            self._finish(session, started, ext, caller, decision, "" if reply is None else "busy")
+            outcome = "" if reply is None else "busy"
+            self._finish(session, started, account_id, ext, caller, decision, outcome)
 
         def set_done(reply: Reply | None) -> None:
             outcome = self._set_failed(session, reply)
             if outcome or session.hung_up or session.closed:
                 session.close()  # fail open / the caller is gone: hand the channel back
-                self._finish(session, started, ext, caller, decision, outcome)
+                self._finish(session, started, account_id, ext, caller, decision, outcome)
                 return
             session.send_then(
                 "EXEC Busy", done=busy_done, timeout=self.treatment_config.busy_timeout, close=True
@@ -205,6 +274,7 @@ class Screener:
         self,
         session: AgiSession,
         started: float,
+        name: str,
         ext: str,
         caller: Caller,
         account: AccountSettings,
@@ -224,7 +294,7 @@ class Screener:
             outcome = f"challenge {challenged.reason} {result}"
             if result is challenge.Outcome.PASSED:
                 decision = Decision(Result.ALLOWED, Reason.CHALLENGE_PASSED)
-                self._got_through(started, ext, caller)
+                self._got_through(started, name, ext, caller)
                 remember = policy.remember_for(account, settings) if caller.e164 else 0.0
             elif result is not challenge.Outcome.ERROR:
                 fallback = policy.fallback_for(account, settings)
@@ -243,12 +313,18 @@ class Screener:
                 outcome += f", {done}"
         finally:
             session.close()
-            self._finish(session, started, ext, caller, decision, outcome)
+            self._finish(session, started, account.account_id, ext, caller, decision, outcome)
         if remember:
-            await self._remember(session, ext, caller, remember)
+            await self._remember(session, account.account_id, name, ext, caller, remember)
 
     async def _remember(
-        self, session: AgiSession, ext: str, caller: Caller, seconds: float
+        self,
+        session: AgiSession,
+        account_id: int,
+        account: str,
+        ext: str,
+        caller: Caller,
+        seconds: float,
     ) -> None:
         """Put a caller who passed on ``ext``'s allowlist for ``seconds`` (after the call was
         handed back: the write never delays it). Audited like *32's change."""
@@ -265,7 +341,7 @@ class Screener:
         )
         pattern = Pattern(caller.e164, False, caller.e164)
         try:
-            await self.store.add_entries(
+            await self.store.scoped(account_id, account).add_entries(
                 Scope.EXTENSION,
                 ext,
                 Kind.ALLOW,
@@ -293,6 +369,7 @@ class Screener:
         self,
         session: AgiSession,
         started: float,
+        account_id: int,
         ext: str,
         caller: Caller,
         settings: ExtensionSettings,
@@ -311,7 +388,7 @@ class Screener:
                 )
         finally:
             session.close()
-            self._finish(session, started, ext, caller, decision, outcome)
+            self._finish(session, started, account_id, ext, caller, decision, outcome)
 
     @staticmethod
     def _set_failed(session: AgiSession, reply: Reply | None) -> str:
@@ -327,22 +404,26 @@ class Screener:
         self,
         session: AgiSession,
         started: float,
+        account_id: int,
         ext: str,
         caller: Caller,
         decision: Decision,
         outcome: str,
     ) -> None:
-        """The call is over: log it and queue its call-log row.
+        """The call is over: log it and queue its call-log row (none for a call to an account
+        that does not exist: its warning line is the record).
 
         The caller's number and name go to the log and the call log as sent: the log formatter
         and every reader show them inertly (callscreen.inert), the store bounds their length.
         """
         name = session.env.get("agi_calleridname")
         outcome = outcome or ("hangup" if session.hung_up else "")
-        self._log(started, ext, caller, name, decision, outcome, self.call_lines)
-        if self.recorder is not None:
+        account = account_of(session.env)
+        self._log(started, ext, caller, name, account, decision, outcome, self.call_lines)
+        if self.recorder is not None and account_id:
             self.recorder.record(
                 CallRecord(
+                    account_id=account_id,
                     time=started,
                     ext=ext,
                     caller_raw=caller.raw,
@@ -363,6 +444,7 @@ class Screener:
         ext: str,
         caller: Caller,
         name: str | None,
+        account: str,
         d: Decision,
         outcome: str,
         lines: logfmt.CallLines | None = None,
@@ -385,6 +467,7 @@ class Screener:
                     outcome or None,
                     (now - started) * 1000,
                     name,
+                    account,
                 ),
             )
         elif log.isEnabledFor(logging.INFO):
@@ -392,7 +475,7 @@ class Screener:
             entry = d.entry.pattern if d.entry else None
             call = (ext, caller.display, d.result, d.reason, d.treatment, entry, outcome or None)
             log.info(
-                logfmt.call_message((*call, ms)),
+                logfmt.call_message((*call, ms, name, account)),
                 # Fields for --log-format json (callscreen.logfmt.CALL_FIELDS).
-                extra={"call": (*call, round(ms, 2), name)},
+                extra={"call": (*call, round(ms, 2), name, account)},
             )

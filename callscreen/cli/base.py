@@ -24,10 +24,12 @@ import click
 from click.core import ParameterSource
 
 from .. import __version__, config, inert
+from ..db import url
 from ..db.connection import DEFAULT_ACCOUNT
 from ..db.errors import InvalidInput, StoreError
 from ..db.schema import DEFAULT_DB
 from ..db.store import Store, check_ext
+from ..db.url import Database
 from ..numbers import DEFAULT_REGION, valid_region
 from ..ops.actor import Actor
 from ..ops.errors import NotFound, NotPermitted
@@ -44,23 +46,34 @@ CONFIG_ACCOUNT = "callscreen.config_account"
 class Ctx:
     def __init__(
         self,
-        db: Path,
+        db: Database,
         region: str,
         config_path: Path | None = None,
         account: str = DEFAULT_ACCOUNT,
     ) -> None:
-        self.db = db
+        self.database = db  # a SQLite path or a PostgreSQL URL (callscreen.db.url)
         self.region = region
         self.config_path = config_path
         self.account = account  # --account: every command's data is this account's
         self.actor = Actor.cli()  # the OS user: a shell on the PBX is full control
+
+    @property
+    def db(self) -> Path:
+        """The SQLite file, for what works on a file (backups, doctor, the lock, serve until its
+        PostgreSQL path is wired): on PostgreSQL those refuse with one line, exit 2."""
+        if url.is_postgres(self.database):
+            raise click.UsageError(
+                f"this command needs a SQLite database file; {url.display(self.database)} is "
+                "PostgreSQL"
+            )
+        return Path(self.database)
 
     def run(self, fn: Callable[[Store], Awaitable[T]]) -> T:
         """Open the store on ``--account`` (an unknown name: one line, exit 2, nothing
         written), run ``fn`` with it as the CLI operator of that account."""
 
         async def go() -> T:
-            async with await Store.open(self.db, self.account) as store:
+            async with await Store.open(self.database, self.account) as store:
                 self.actor = self.actor.in_account(store.account_id, store.account)
                 return await fn(store)
 
@@ -200,11 +213,12 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
 )
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
     envvar="CALLSCREEN_DB",
-    default=DEFAULT_DB,
+    default=str(DEFAULT_DB),
     show_default=True,
-    help="SQLite database (env CALLSCREEN_DB). Created on first use.",
+    metavar="PATH|URL",
+    help="SQLite database file (created on first use), or a PostgreSQL database "
+    "postgresql://USER@HOST:PORT/NAME (migrated on first use) (env CALLSCREEN_DB).",
 )
 @click.option(
     "--account",
@@ -224,15 +238,18 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     help="Default region for numbers without a country code (env CALLSCREEN_REGION).",
 )
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, db: Path, account: str, region: str) -> None:
+def cli(ctx: click.Context, config_path: Path | None, db: str, account: str, region: str) -> None:
     """Call screening for Asterisk: a FastAGI server and the admin commands for its block lists."""
     if not valid_region(region):
         bad(f"unknown region {region!r} (an ISO country code such as US, GB, DE)")
     if ctx.get_parameter_source("db") is ParameterSource.DEFAULT and CONFIG_DB in ctx.meta:
-        db = Path(ctx.meta[CONFIG_DB])  # the file's db: below --db and CALLSCREEN_DB
+        db = str(ctx.meta[CONFIG_DB])  # the file's db: below --db and CALLSCREEN_DB
     if ctx.get_parameter_source("account") is ParameterSource.DEFAULT:
         account = ctx.meta.get(CONFIG_ACCOUNT, account)  # the file's: below flag and env
-    ctx.obj = Ctx(Path(db).expanduser(), region.upper(), config_path, account)
+    database = url.parse(db)
+    if isinstance(database, Path) and database.is_dir():  # (click.Path's dir_okay=False)
+        bad(f"--db: {database} is a directory, not a database file")
+    ctx.obj = Ctx(database, region.upper(), config_path, account)
 
 
 # -- entry point -------------------------------------------------------------------------------

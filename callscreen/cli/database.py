@@ -4,14 +4,16 @@ API, :mod:`callscreen.db.backup`), and putting one back while no server runs on 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import click
 
 from ..db import backup as ops
+from ..db import dbcopy, url
 from ..db.errors import StoreError
 from ..db.schema import LATEST_VERSION
-from .base import Ctx, cli, echo
+from .base import Ctx, cli, echo, run
 
 
 def _same_owner(path: Path, like: Path) -> None:
@@ -23,9 +25,17 @@ def _same_owner(path: Path, like: Path) -> None:
     os.chown(path, st.st_uid, st.st_gid)
 
 
+def _sqlite_only(obj: Ctx, tool: str) -> None:
+    if url.is_postgres(obj.database):
+        raise click.UsageError(
+            f"{url.display(obj.database)} is PostgreSQL: use {tool} (backup and restore are "
+            "SQLite's)"
+        )
+
+
 @cli.group(name="db")
 def db_group() -> None:
-    """Back up and restore the database."""
+    """Back up, restore and copy the database."""
 
 
 @db_group.command(name="backup")
@@ -33,6 +43,7 @@ def db_group() -> None:
 @click.pass_obj
 def db_backup(obj: Ctx, dest: Path) -> None:
     """Write a consistent copy of the database to DEST, also while the server runs."""
+    _sqlite_only(obj, "pg_dump -Fc")
     try:
         version = ops.backup(obj.db, dest, LATEST_VERSION)
     except StoreError as exc:
@@ -45,6 +56,7 @@ def db_backup(obj: Ctx, dest: Path) -> None:
 @click.pass_obj
 def db_restore(obj: Ctx, src: Path) -> None:
     """Replace the database with the backup SRC; refused while serve or web runs on it."""
+    _sqlite_only(obj, "pg_restore")
     existed = obj.db.exists()
     try:
         version, saved = ops.restore(src, obj.db, LATEST_VERSION)
@@ -60,3 +72,19 @@ def db_restore(obj: Ctx, src: Path) -> None:
             f"it is migrated to v{LATEST_VERSION} when next opened (after a copy to "
             f"{ops.upgrade_backup_path(obj.db, version)})"
         )
+
+
+@db_group.command(name="copy")
+@click.argument("src", metavar="FROM")
+@click.argument("dest", metavar="TO")
+def db_copy(src: str, dest: str) -> None:
+    """Copy every table of the database FROM into the new, empty database TO, all or nothing.
+
+    Either may be a SQLite path or a postgresql:// URL (SQLite to PostgreSQL and back). TO is
+    created (SQLite) and migrated; a TO that holds anything is refused. Stop the server on
+    FROM first: the row counts are checked, and a copy of a moving database is refused."""
+    t0 = time.monotonic()
+    copied = run(dbcopy.copy(url.parse(src), url.parse(dest)))
+    for c in copied:
+        echo(f"{c.table:<18} {c.rows:>10}")
+    echo(f"{dbcopy.summary(copied, time.monotonic() - t0)} into {url.display(url.parse(dest))}")

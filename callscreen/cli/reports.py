@@ -92,7 +92,7 @@ def log_(
     res = result.upper() if result else None
     filters: dict[str, Any] = {"ext": ext, "result": res, "since": since_ts}
     try:
-        conn = reports.open_db(obj.db)
+        conn = reports.open_db(obj.database)
         try:
             filters["account_id"] = reports.resolve_account(conn, obj.account)
             if follow:
@@ -186,7 +186,7 @@ def stats(obj: Ctx, ext: str | None, since: str | None, top: int, as_json: bool)
     valid_ext(ext)
     since_ts = parsed(parse_since, since, "--since")
     try:
-        conn = reports.open_db(obj.db)
+        conn = reports.open_db(obj.database)
         try:
             account_id = reports.resolve_account(conn, obj.account)
             data = reports.stats(conn, account_id=account_id, ext=ext, since=since_ts, top=top)

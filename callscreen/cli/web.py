@@ -7,6 +7,7 @@ import click
 from .. import logfmt
 from ..db.backup import ServerLock
 from ..db.errors import StoreError
+from ..db.url import is_postgres
 from .base import Ctx, cli
 
 DEFAULT_HOST = "127.0.0.1"
@@ -75,7 +76,7 @@ def web(
     from ..web.server import TLS_ADVICE, is_loopback, run
 
     config = WebConfig(
-        db=obj.db,
+        db=obj.database,
         host=host,
         port=port,
         region=obj.region,
@@ -86,14 +87,17 @@ def web(
     if not is_loopback(host):
         click.echo(TLS_ADVICE.format(host=host), err=True)
     # Held while the web tier runs: `callscreen db restore` refuses meanwhile (db/backup.py).
-    lock = ServerLock(obj.db)
+    # PostgreSQL has no file to restore over: no lock (pg_dump/pg_restore are its tools).
+    lock = None if is_postgres(obj.database) else ServerLock(obj.db)
     try:
-        lock.acquire()
+        if lock is not None:
+            lock.acquire()
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     try:
         ok = run(config)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
     if not ok:
         raise click.ClickException(f"web did not start on {host}:{port} (see the log above)")

@@ -7,14 +7,13 @@ account's log (target ``account:NAME``): the account itself may be gone afterwar
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from . import audit as _audit
 from .connection import DEFAULT_ACCOUNT, DEFAULT_ACCOUNT_ID, StoreBase
-from .errors import InvalidInput, UnknownAccount
+from .errors import Conflict, InvalidInput, UnknownAccount
 from .validate import check_account_name
 
 
@@ -65,7 +64,7 @@ class AccountsMixin(StoreBase):
         except InvalidInput:
             raise
         except Exception as exc:
-            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+            if isinstance(exc, Conflict):
                 raise InvalidInput(f"account {name!r} already exists") from None
             raise
         found = await self.account_get(name)
@@ -89,8 +88,7 @@ class AccountsMixin(StoreBase):
 
     async def _remove(self, name: str, force: bool, audit: _audit.AuditEntry | None) -> AccountRow:
         async with self._transaction() as db:
-            async with db.execute(_ACCOUNT_SELECT + "WHERE a.name = ?", (name,)) as cur:
-                found = await cur.fetchone()
+            found = await db.fetchone(_ACCOUNT_SELECT + "WHERE a.name = ?", (name,))
             if found is None:
                 raise _Refused(None)
             row = _row(found)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
+from .backends import Conn
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-async def write(db: aiosqlite.Connection, account_id: int, entry: AuditEntry) -> None:
+async def write(db: Conn, account_id: int, entry: AuditEntry) -> None:
     """Append ``entry`` to the audit log of account ``account_id``; call inside the change's
     own transaction (``Store._transaction``)."""
     await db.execute(

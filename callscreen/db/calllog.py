@@ -11,7 +11,6 @@ from .. import inert
 from . import audit as _audit
 from .audit import AuditRow
 from .connection import StoreBase
-from .lookup import ACCOUNT_ID  # the call-log INSERT's alone (the call path's, not ours)
 from .reports import CALLS_SQL, LoggedCall
 from .validate import check_ext
 
@@ -31,6 +30,7 @@ class CallRecord:
     duration: float
     uniqueid: str | None = None
     caller_name: str | None = None  # agi_calleridname as sent (migration 0005)
+    account_id: int = 1  # the account (tenant) the call was for (migration 0010)
 
 
 _CALL_COLUMNS = (
@@ -58,7 +58,7 @@ class CallLogMixin(StoreBase):
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        ACCOUNT_ID,
+                        c.account_id,
                         c.time,
                         bound(c.ext),  # as Asterisk sent it (agi_arg_1): from outside too
                         bound(c.caller_raw),
@@ -75,7 +75,8 @@ class CallLogMixin(StoreBase):
                 ],
             )
             await db.executemany(
-                "UPDATE entries SET hits = hits + ?, last_hit = max(coalesce(last_hit, 0), ?) "
+                f"UPDATE entries SET hits = hits + ?, last_hit = {db.dialect.greatest}"
+                "(coalesce(last_hit, 0), ?) "
                 "WHERE id = ?",
                 [(n, last, entry_id) for entry_id, (n, last) in hits.items()],
             )
@@ -121,12 +122,11 @@ class CallLogMixin(StoreBase):
         ``audit``: written in the same transaction (the CLI's prune, in its first batch).
         """
         async with self._transaction() as db:
-            cur = await db.execute(
+            deleted = await db.execute(
                 "DELETE FROM call_log WHERE id IN (SELECT id FROM call_log "
                 "WHERE account_id = ? AND time < ? ORDER BY account_id, time LIMIT ?)",
                 (self.account_id, float(before), int(limit)),
             )
-            deleted = max(0, cur.rowcount)
             if audit is not None:
                 await _audit.write(db, self.account_id, audit)
         return deleted

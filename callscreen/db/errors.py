@@ -15,3 +15,7 @@ class UnknownAccount(InvalidInput):
     def __init__(self, name: str) -> None:
         super().__init__(f"no account named {name!r} (see: callscreen account list)")
         self.name = name
+
+
+class Conflict(StoreError):
+    """A write broke a unique or foreign key constraint (e.g. that username exists already)."""

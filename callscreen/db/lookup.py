@@ -11,6 +11,11 @@ the caller's exact number. Name rules are matched against the caller's name in m
 (:class:`callscreen.names.NameIndex`), so they add no statement. Every
 call sees the committed state: a CLI change applies to the next call, no restart, and a list of
 a million exact numbers costs the same probe as a list of ten.
+
+Many accounts (tenants) share one database: the account comes with each call (by name, as the
+dialplan sends it), the same statement resolves it (the unique index on ``accounts.name``), and
+each account's settings, prefixes and name rules are cached on their own, all dropped together
+when ``settings_version`` moves.
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ from ..policy import (
     Scope,
     Treatment,
 )
-from .errors import StoreError
+from .connection import DEFAULT_ACCOUNT as DEFAULT_ACCOUNT  # re-exported: the call path's
+from .connection import DEFAULT_ACCOUNT_ID as DEFAULT_ACCOUNT_ID
+from .errors import StoreError, UnknownAccount
 from .schema import connect
 
-ACCOUNT_ID = 1
+#: Longer account names from a request are not looked up (no account has one: 1-63 chars).
+MAX_ACCOUNT_NAME = 63
 
 _ENTRY_COLUMNS = "id, scope, kind, value, prefix, raw, ext, note, field"
 
@@ -50,14 +58,20 @@ _PREFIXES_SQL = (
 _NAMES_SQL = (
     f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND field = 'name'"
 )
-# The version row first (id NULL marks it), then the caller's exact entries: one statement, so
-# both come from the same snapshot and a call costs one round through SQLite.
-_VERSION_AND_EXACT_SQL = (
-    "SELECT NULL, version, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM settings_version "
-    "WHERE id = 1 UNION ALL "
+# The version row first (id NULL marks it; it also names the account's id, NULL for no such
+# account), then the caller's exact entries: one statement, so both come from the same snapshot
+# and a call costs one round through the database. The account's id is an uncorrelated
+# subquery on a unique index: evaluated once, and the entries probe still uses entries_key.
+_ACCOUNT_ID_SQL = "(SELECT id FROM accounts WHERE name = ?)"
+# The version and the id come as text: the same statement runs on PostgreSQL, whose UNION wants
+# one type per column (scope and kind are text there).
+VERSION_AND_EXACT_SQL = (
+    f"SELECT NULL, CAST(version AS TEXT), CAST({_ACCOUNT_ID_SQL} AS TEXT), "
+    "NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM settings_version WHERE id = 1 UNION ALL "
     f"SELECT {_ENTRY_COLUMNS} FROM entries "
-    "WHERE account_id = ? AND value = ? AND prefix = 0 AND (scope = 'account' OR ext = ?) "
-    "AND field = 'number' "
+    f"WHERE account_id = {_ACCOUNT_ID_SQL} AND value = ? AND prefix = 0 "
+    "AND (scope = 'account' OR ext = ?) AND field = 'number' "
     "AND (expires_at IS NULL OR expires_at > ?)"
 )
 
@@ -94,7 +108,7 @@ def extension_from_row(ext: str, row: tuple[Any, ...] | None) -> ExtensionSettin
     )
 
 
-def account_from_row(row: tuple[Any, ...]) -> AccountSettings:
+def account_from_row(row: tuple[Any, ...], account_id: int = DEFAULT_ACCOUNT_ID) -> AccountSettings:
     """Settings from a row of :data:`ACCOUNT_COLUMNS`."""
     on, anon, treatment, unknown, remember, fallback = row
     return AccountSettings(
@@ -104,11 +118,55 @@ def account_from_row(row: tuple[Any, ...]) -> AccountSettings:
         Rule(unknown),
         float(remember),
         Treatment(fallback),
+        account_id,
     )
+
+
+class AccountCache:
+    """One account's cached settings, prefix entries and name rules (see :class:`Lookup`).
+
+    Filled from the statements below by :meth:`load`; the same shape for every backend."""
+
+    __slots__ = ("account", "extensions", "names", "prefix_lengths", "prefixes")
+
+    def __init__(
+        self,
+        account: AccountSettings,
+        prefix_rows: list[Any],
+        name_rows: list[Any],
+    ) -> None:
+        prefixes: dict[str, list[tuple[Entry, float | None]]] = {}
+        for r in prefix_rows:
+            prefixes.setdefault(r[3], []).append((entry_from_row(r[:9]), r[9]))
+        self.account = account
+        self.extensions: dict[str, ExtensionSettings] = {}
+        self.prefixes = prefixes
+        self.prefix_lengths = tuple(sorted({len(v) for v in prefixes}))  # the cached lengths
+        self.names: NameIndex[tuple[Entry, float | None]] = NameIndex(
+            [(r[3], (entry_from_row(r[:9]), r[9])) for r in name_rows]
+        )
+
+    def matches(self, e164: str | None, name: str | None, now: float) -> list[Entry]:
+        """The prefix entries and name rules (unexpired) that match this caller."""
+        found: list[Entry] = []
+        if e164 and self.prefixes:
+            prefixes = self.prefixes
+            for n in self.prefix_lengths:
+                for entry, expires in prefixes.get(e164[:n], ()):
+                    if expires is None or expires > now:
+                        found.append(entry)
+        if name and self.names:
+            for entry, expires in self.names.find(name):
+                if expires is None or expires > now:
+                    found.append(entry)
+        return found
 
 
 class Lookup:
     """A read-only view for screening. One per server (or per ``check``)."""
+
+    #: The screener reads inline, without a task (:class:`.pglookup.PgLookup` is awaited).
+    sync = True
 
     #: How often (seconds) to check that the file on disk is still the one we read.
     FILE_CHECK_INTERVAL = 1.0
@@ -121,12 +179,11 @@ class Lookup:
         self._conn = self._open()
         self._ident = self._file_ident()
         self._next_check = time.monotonic() + self.FILE_CHECK_INTERVAL
-        self._version: int | None = None
-        self._account = AccountSettings()
-        self._extensions: dict[str, ExtensionSettings] = {}
-        self._prefixes: dict[str, list[tuple[Entry, float | None]]] = {}
-        self._prefix_lengths: tuple[int, ...] = ()  # the lengths of the cached prefixes
-        self._names: NameIndex[tuple[Entry, float | None]] = NameIndex(())
+        self._version: str | None = None
+        self._accounts: dict[int, AccountCache] = {}  # by account id, for this version
+        self._ids: dict[str, int] = {
+            DEFAULT_ACCOUNT: DEFAULT_ACCOUNT_ID
+        }  # names seen, to their ids
 
     def _open(self) -> sqlite3.Connection:
         conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
@@ -166,77 +223,85 @@ class Lookup:
             self._conn.close()
             self._conn, self._ident, self._version = conn, ident, None
 
+    def account_id(self, account: str) -> int | None:
+        """The id of an account a call named before (None: not seen). For the call-log row of
+        a call that failed open before its own lookup could say."""
+        return self._ids.get(account)
+
     # -- the cache ----------------------------------------------------------------------------
-    def _refresh(self, version: int) -> None:
-        """Reload the cached settings and prefix entries if ``version`` says they changed."""
-        if version == self._version:
-            return
+    def _cache(self, version: str, account_id: int) -> AccountCache:
+        """The account's cache, reloaded if ``version`` says anything changed."""
+        if version != self._version:
+            self._accounts.clear()
+            self._version = version
+        cache = self._accounts.get(account_id)
+        if cache is None:
+            cache = self._accounts[account_id] = self._load(account_id)
+        return cache
+
+    def _load(self, account_id: int) -> AccountCache:
         conn = self._conn
         try:
-            row = conn.execute(_ACCOUNT_SQL, (ACCOUNT_ID,)).fetchone()
-            prefixes: dict[str, list[tuple[Entry, float | None]]] = {}
-            for r in conn.execute(_PREFIXES_SQL, (ACCOUNT_ID,)):
-                prefixes.setdefault(r[3], []).append((entry_from_row(r[:9]), r[9]))
-            rules = [
-                (r[3], (entry_from_row(r[:9]), r[9]))
-                for r in conn.execute(_NAMES_SQL, (ACCOUNT_ID,))
-            ]
-        except (sqlite3.Error, TypeError) as exc:
+            row = conn.execute(_ACCOUNT_SQL, (account_id,)).fetchone()
+            prefix_rows = conn.execute(_PREFIXES_SQL, (account_id,)).fetchall()
+            name_rows = conn.execute(_NAMES_SQL, (account_id,)).fetchall()
+            if row is None:
+                raise StoreError("the account row is missing")
+            return AccountCache(account_from_row(row, account_id), prefix_rows, name_rows)
+        except (sqlite3.Error, TypeError, ValueError) as exc:
             self._version = None
             raise StoreError(f"reading settings: {exc}") from exc
-        if row is None:
-            raise StoreError("the account row is missing")
-        try:
-            self._account = account_from_row(row)
-        except ValueError as exc:
-            self._version = None
-            raise StoreError(f"reading settings: {exc}") from exc
-        self._extensions.clear()
-        self._prefixes = prefixes
-        self._prefix_lengths = tuple(sorted({len(v) for v in prefixes}))
-        self._names = NameIndex(rules)
-        self._version = version
 
     def read(
-        self, ext: str, e164: str | None, name: str | None = None
+        self,
+        ext: str,
+        e164: str | None,
+        name: str | None = None,
+        account: str = DEFAULT_ACCOUNT,
     ) -> tuple[AccountSettings, ExtensionSettings, list[Entry]]:
         """Everything one call needs: the account's and the extension's settings, and the
         entries (any scope, any kind) that may match ``e164`` calling ``ext``, and the name
-        rules that match ``name`` (a :func:`callscreen.names.caller_key`)."""
+        rules that match ``name`` (a :func:`callscreen.names.caller_key`). Raises
+        :class:`UnknownAccount` for an ``account`` name that does not exist."""
         self._check_file()
+        if len(account) > MAX_ACCOUNT_NAME:
+            raise UnknownAccount(account[:MAX_ACCOUNT_NAME] + "...")
         now = time.time()
         try:
             rows = self._conn.execute(
-                _VERSION_AND_EXACT_SQL, (ACCOUNT_ID, e164 or "", ext, now)
+                VERSION_AND_EXACT_SQL, (account, account, e164 or "", ext, now)
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"reading entries: {exc}") from exc
         if not rows or rows[0][0] is not None:
             raise StoreError("the settings_version row is missing")
-        self._refresh(rows[0][1])
-        account, settings = self._settings(ext)
+        if rows[0][2] is None:
+            raise UnknownAccount(account)
+        account_id = self._ids[account] = int(rows[0][2])
+        cache = self._cache(rows[0][1], account_id)
+        settings = cache.extensions.get(ext) or self._extension(cache, account_id, ext)
         found = [entry_from_row(r) for r in rows[1:]]
-        if e164 and self._prefixes:
-            prefixes = self._prefixes
-            for n in self._prefix_lengths:
-                for entry, expires in prefixes.get(e164[:n], ()):
-                    if expires is None or expires > now:
-                        found.append(entry)
-        if name and self._names:
-            for entry, expires in self._names.find(name):
-                if expires is None or expires > now:
-                    found.append(entry)
-        return account, settings, found
+        if cache.prefixes or cache.names:
+            found += cache.matches(e164, name, now)
+        return cache.account, settings, found
 
-    def _settings(self, ext: str) -> tuple[AccountSettings, ExtensionSettings]:
-        settings = self._extensions.get(ext)
-        if settings is None:
-            try:
-                row = self._conn.execute(_EXTENSION_SQL, (ACCOUNT_ID, ext)).fetchone()
-            except sqlite3.Error as exc:
-                raise StoreError(f"reading settings: {exc}") from exc
-            try:
-                settings = self._extensions[ext] = extension_from_row(ext, row)
-            except ValueError as exc:  # a value the CHECK constraints should have refused
-                raise StoreError(f"reading settings of {ext}: {exc}") from exc
-        return self._account, settings
+    async def fetch(
+        self,
+        ext: str,
+        e164: str | None,
+        name: str | None = None,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> tuple[AccountSettings, ExtensionSettings, list[Entry]]:
+        """:meth:`read` for callers that serve both backends (``check``)."""
+        return self.read(ext, e164, name, account)
+
+    def _extension(self, cache: AccountCache, account_id: int, ext: str) -> ExtensionSettings:
+        try:
+            row = self._conn.execute(_EXTENSION_SQL, (account_id, ext)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading settings: {exc}") from exc
+        try:
+            settings = cache.extensions[ext] = extension_from_row(ext, row)
+        except ValueError as exc:  # a value the CHECK constraints should have refused
+            raise StoreError(f"reading settings of {ext}: {exc}") from exc
+        return settings

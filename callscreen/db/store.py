@@ -1,4 +1,4 @@
-"""The admin side of the store (aiosqlite): settings, lists, bulk import.
+"""The admin side of the store: settings, lists, bulk import (SQL for both backends).
 
 The connection and transactions are in :mod:`.connection`, the call log in :mod:`.calllog`;
 ``Store`` puts them together. Every change is one transaction: a batch of numbers is stored
@@ -7,14 +7,12 @@ whole or not at all.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import cache
 from operator import itemgetter
 from typing import Any
-
-import aiosqlite
 
 from ..numbers import Pattern
 from ..policy import (
@@ -31,9 +29,10 @@ from . import audit as _audit
 from .accounts import AccountRow as AccountRow  # re-exported
 from .accounts import AccountsMixin
 from .audit import AuditEntry
+from .backends import Conn, Dialect
 from .calllog import CallLogMixin
 from .calllog import CallRecord as CallRecord  # re-exported: the store's row type
-from .errors import InvalidInput, StoreError, UnknownAccount
+from .errors import InvalidInput, UnknownAccount
 from .lookup import (
     _ENTRY_COLUMNS,
     ACCOUNT_COLUMNS,
@@ -113,21 +112,25 @@ def _where_list(
     )
 
 
-# Add one entry; an entry already listed changes only when that makes it last longer: an expired
-# one is revived (as if new), a temporary one gets the later expiry (NULL: never). ?11 is now,
-# ?12 the field ('number' or 'name', migration 0008).
-_UPSERT = (
-    "INSERT INTO entries (account_id, scope, ext, kind, value, prefix, raw, note, created_at, "
-    "expires_at, field) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12) "
-    "ON CONFLICT (account_id, value, prefix, scope, ext, kind, field) DO UPDATE SET "
-    "raw = CASE WHEN entries.expires_at <= ?11 THEN excluded.raw ELSE entries.raw END, "
-    "note = CASE WHEN entries.expires_at <= ?11 THEN excluded.note ELSE entries.note END, "
-    "created_at = CASE WHEN entries.expires_at <= ?11 THEN excluded.created_at "
-    "ELSE entries.created_at END, "
-    "expires_at = excluded.expires_at "
-    "WHERE entries.expires_at IS NOT NULL AND (excluded.expires_at IS NULL "
-    "OR excluded.expires_at > max(entries.expires_at, ?11))"
-)
+@cache
+def _upsert(d: Dialect) -> str:
+    """Add one entry; an entry already listed changes only when that makes it last longer: an
+    expired one is revived (as if new), a temporary one gets the later expiry (NULL: never).
+    ?11 is now, ?12 the field ('number' or 'name', migration 0008)."""
+    return (
+        "INSERT INTO entries (account_id, scope, ext, kind, value, prefix, raw, note, "
+        "created_at, expires_at, field) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12) "
+        "ON CONFLICT (account_id, value, prefix, scope, ext, kind, field) DO UPDATE SET "
+        "raw = CASE WHEN entries.expires_at <= ?11 THEN excluded.raw ELSE entries.raw END, "
+        "note = CASE WHEN entries.expires_at <= ?11 THEN excluded.note ELSE entries.note END, "
+        "created_at = CASE WHEN entries.expires_at <= ?11 THEN excluded.created_at "
+        "ELSE entries.created_at END, "
+        "expires_at = excluded.expires_at "
+        "WHERE entries.expires_at IS NOT NULL AND (excluded.expires_at IS NULL "
+        f"OR excluded.expires_at > {d.greatest}(entries.expires_at, ?11))"
+    )
+
+
 _LISTED_COLUMNS = f"{_ENTRY_COLUMNS}, created_at, hits, last_hit, expires_at"
 #: Rows per executemany in a bulk import (a progress tick between chunks).
 IMPORT_CHUNK = 50_000
@@ -169,6 +172,7 @@ def _like(text: str) -> str:
 
 
 def _where_entries(
+    d: Dialect,
     account_id: int,
     scope: Scope | None,
     ext: str | None,
@@ -192,7 +196,7 @@ def _where_entries(
         where.append("value >= ? AND value < ?")
         params += [match.value_prefix, match.value_prefix + "\U0010ffff"]
     if match is not None and match.text is not None:
-        where.append("(note LIKE ? ESCAPE '\\' OR raw LIKE ? ESCAPE '\\')")
+        where.append(f"(note {d.like} ? ESCAPE '\\' OR raw {d.like} ? ESCAPE '\\')")
         params += [_like(match.text)] * 2
     return " AND ".join(where), params
 
@@ -328,9 +332,10 @@ class Store(AccountsMixin, CallLogMixin):
         return (await self.settings(ext))[1]
 
     @staticmethod
-    async def _ensure_extension(db: aiosqlite.Connection, ext: str, account_id: int) -> None:
+    async def _ensure_extension(db: Conn, ext: str, account_id: int) -> None:
         await db.execute(
-            "INSERT OR IGNORE INTO extensions (account_id, ext, updated_at) VALUES (?, ?, ?)",
+            "INSERT INTO extensions (account_id, ext, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (account_id, ext, time.time()),
         )
 
@@ -362,8 +367,8 @@ class Store(AccountsMixin, CallLogMixin):
             if scope is Scope.EXTENSION:
                 await self._ensure_extension(db, ext_value, self.account_id)
             for p in dict.fromkeys(patterns):  # dedupe within the batch, keep order
-                cur = await db.execute(
-                    _UPSERT,
+                changed = await db.execute(
+                    _upsert(db.dialect),
                     (
                         self.account_id,
                         scope.value,
@@ -379,7 +384,7 @@ class Store(AccountsMixin, CallLogMixin):
                         field.value,
                     ),
                 )
-                (added if cur.rowcount else existing).append(p)
+                (added if changed else existing).append(p)
             if audit is not None:
                 after = _audit.numbers("added", added, "already_listed", existing)
                 if field is Field.NAME:
@@ -453,18 +458,21 @@ class Store(AccountsMixin, CallLogMixin):
         exts = sorted(ext for scope, ext in lists if scope == Scope.EXTENSION.value)
         changed = 0
         async with self._transaction(rollback=dry_run) as db:
-            if len(unique) > 10_000:  # a bigger page cache for the index inserts
+            sqlite = db.dialect.name == "sqlite"
+            if sqlite and len(unique) > 10_000:  # a bigger page cache for the index inserts
                 await db.execute(f"PRAGMA cache_size=-{int(IMPORT_CACHE_KIB)}")
             before = await self._count(db, self.account_id)
             for ext in exts:
                 await self._ensure_extension(db, ext, self.account_id)
             for start in range(0, len(unique), IMPORT_CHUNK):
-                cur = await db.executemany(_UPSERT, unique[start : start + IMPORT_CHUNK])
-                changed += max(cur.rowcount, 0)
+                changed += await db.executemany(
+                    _upsert(db.dialect), unique[start : start + IMPORT_CHUNK]
+                )
                 if progress is not None:
                     progress(min(start + IMPORT_CHUNK, len(unique)))
             added = await self._count(db, self.account_id) - before
-            await db.execute("PRAGMA cache_size=-2000")
+            if sqlite:
+                await db.execute("PRAGMA cache_size=-2000")
             result = ImportResult(
                 added=added,
                 updated=changed - added,
@@ -477,11 +485,8 @@ class Store(AccountsMixin, CallLogMixin):
         return result
 
     @staticmethod
-    async def _count(db: aiosqlite.Connection, account_id: int) -> int:
-        async with db.execute(
-            "SELECT count(*) FROM entries WHERE account_id = ?", (account_id,)
-        ) as cur:
-            row = await cur.fetchone()
+    async def _count(db: Conn, account_id: int) -> int:
+        row = await db.fetchone("SELECT count(*) FROM entries WHERE account_id = ?", (account_id,))
         return int(row[0]) if row else 0
 
     async def remove_entries(
@@ -502,11 +507,11 @@ class Store(AccountsMixin, CallLogMixin):
         missing: list[Pattern] = []
         async with self._transaction() as db:
             for p in dict.fromkeys(patterns):
-                cur = await db.execute(
+                gone = await db.execute(
                     f"DELETE FROM entries WHERE {where} AND value = ? AND prefix = ? AND field = ?",
                     (*params, p.value, int(p.prefix), field.value),
                 )
-                (removed if cur.rowcount else missing).append(p)
+                (removed if gone else missing).append(p)
             if audit is not None:
                 after = _audit.numbers("removed", removed, "not_listed", missing)
                 if field is Field.NAME:
@@ -551,7 +556,9 @@ class Store(AccountsMixin, CallLogMixin):
         """Stream entries (``scope``/``kind`` None: every list) in list then number order,
         ``chunk`` rows per read: a million entries never sit in memory at once. ``field``:
         only numbers (as an export writes) or only name rules; None: both."""
-        where, params = _where_entries(self.account_id, scope, ext, kind, match, field)
+        where, params = _where_entries(
+            self.dialect, self.account_id, scope, ext, kind, match, field
+        )
         if after is not None:  # keyset: (value, id) after that entry's, along the index
             where += " AND (value, id) > ((SELECT value FROM entries WHERE id = ?), ?)"
             params += [int(after), int(after)]
@@ -560,14 +567,9 @@ class Store(AccountsMixin, CallLogMixin):
             f"SELECT {_LISTED_COLUMNS} FROM entries WHERE {where} "
             "ORDER BY scope, ext, kind, value, id LIMIT ? OFFSET ?"
         )
-        params += [-1 if limit is None else int(limit), int(offset)]
-        try:
-            async with self._db.execute(sql, params) as cur:
-                while rows := await cur.fetchmany(chunk):
-                    for r in rows:
-                        yield _listed(r)
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading {self.path}: {exc}") from exc
+        params += [self.dialect.no_limit if limit is None else int(limit), int(offset)]
+        async for r in self.conn.stream(sql, params, chunk):
+            yield _listed(r)
 
     async def count_entries(
         self,
@@ -584,6 +586,6 @@ class Store(AccountsMixin, CallLogMixin):
                 (self.account_id, scope.value, _scope_ext(scope, ext), kind.value),
             )
             return int(rows[0][0]) if rows else 0
-        where, params = _where_entries(self.account_id, scope, ext, kind, match)
+        where, params = _where_entries(self.dialect, self.account_id, scope, ext, kind, match)
         rows = await self._fetchall(f"SELECT count(*) FROM entries WHERE {where}", params)
         return int(rows[0][0])

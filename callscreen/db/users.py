@@ -5,22 +5,22 @@ SQL. Every change runs in one ``Store._transaction()`` with its audit row (when 
 a change and its record commit together. Credentials arrive here already hashed: this module
 never sees a password, a token or a cookie value.
 
-A user's extensions are folded into one column with ``group_concat`` (an extension never holds
-a comma, see ``store.check_ext``), so a session or token lookup is one indexed read.
+A user's extensions are folded into one column with ``group_concat`` (PostgreSQL:
+``string_agg``; an extension never holds a comma, see ``store.check_ext``), so a session or
+token lookup is one indexed read.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-import aiosqlite
-
 from . import audit
-from .errors import InvalidInput
+from .backends import Conn, Dialect
+from .errors import Conflict, InvalidInput
 from .store import Store
 
 LAST_ADMIN = "the last enabled administrator cannot be disabled, demoted or removed"
@@ -75,11 +75,18 @@ def _exts(joined: str | None) -> tuple[str, ...]:
     return tuple(sorted(joined.split(","))) if joined else ()
 
 
-_USER_SELECT = (
-    "SELECT u.id, u.username, u.role, u.disabled, u.created_at, u.updated_at, "
-    "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id), "
-    "(SELECT count(*) FROM tokens t WHERE t.user_id = u.id), u.superuser FROM users u "
-)
+def _user_exts(d: Dialect) -> str:
+    """A user's extensions in one column (u: the users row)."""
+    return f"(SELECT {d.group_concat('ext')} FROM user_extensions e WHERE e.user_id = u.id)"
+
+
+@cache
+def _user_select(d: Dialect) -> str:
+    return (
+        "SELECT u.id, u.username, u.role, u.disabled, u.created_at, u.updated_at, "
+        f"{_user_exts(d)}, "
+        "(SELECT count(*) FROM tokens t WHERE t.user_id = u.id), u.superuser FROM users u "
+    )
 
 
 def _user(r: Sequence[Any]) -> UserRow:
@@ -100,15 +107,19 @@ def _user(r: Sequence[Any]) -> UserRow:
 # -- users -------------------------------------------------------------------------------------
 async def find_user(store: Store, username: str) -> UserRow | None:
     """The user named ``username`` (case-insensitive), or None."""
+    d = store.dialect
     rows = await store._fetchall(
-        _USER_SELECT + "WHERE u.account_id = ? AND u.username = ?", (store.account_id, username)
+        _user_select(d) + f"WHERE u.account_id = ? AND {d.ci_eq('u.username')}",
+        (store.account_id, username),
     )
     return _user(rows[0]) if rows else None
 
 
 async def list_users(store: Store) -> list[UserRow]:
+    d = store.dialect
     rows = await store._fetchall(
-        _USER_SELECT + "WHERE u.account_id = ? ORDER BY u.username", (store.account_id,)
+        _user_select(d) + f"WHERE u.account_id = ? ORDER BY {d.ci_order('u.username')}",
+        (store.account_id,),
     )
     return [_user(r) for r in rows]
 
@@ -116,21 +127,21 @@ async def list_users(store: Store) -> list[UserRow]:
 async def password_hash(store: Store, username: str) -> tuple[int, str, bool] | None:
     """(user id, argon2 hash, disabled) for a login, or None for an unknown username."""
     rows = await store._fetchall(
-        "SELECT id, password_hash, disabled FROM users WHERE account_id = ? AND username = ?",
+        "SELECT id, password_hash, disabled FROM users WHERE account_id = ? AND "
+        + store.dialect.ci_eq("username"),
         (store.account_id, username),
     )
     return (int(rows[0][0]), str(rows[0][1]), bool(rows[0][2])) if rows else None
 
 
-async def _guard_last_admin(db: aiosqlite.Connection, account_id: int) -> None:
+async def _guard_last_admin(db: Conn, account_id: int) -> None:
     """Inside the change's transaction (called when the change touches an enabled admin):
     refuse, and so roll back, a change that leaves the account without an enabled
     administrator; only a shell on the PBX could then manage users again."""
-    async with db.execute(
+    row = await db.fetchone(
         "SELECT count(*) FROM users WHERE account_id = ? AND role = 'admin' AND disabled = 0",
         (account_id,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     if not row or not row[0]:
         raise _Refused(LAST_ADMIN)
 
@@ -149,16 +160,16 @@ async def insert_user(
     try:
         async with store._transaction() as db:
             try:
-                cur = await db.execute(
+                user_id = await db.insert(
                     "INSERT INTO users (account_id, username, password_hash, role, created_at, "
-                    "updated_at, superuser) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "updated_at, superuser) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (store.account_id, username, hashed, role, now, now, int(superuser)),
                 )
-            except sqlite3.IntegrityError:  # added by someone else since the check
+            except Conflict:  # added by someone else since the check
                 raise _Refused(f"user {username!r} already exists") from None
             await db.executemany(
                 "INSERT INTO user_extensions (user_id, ext) VALUES (?, ?)",
-                [(cur.lastrowid, e) for e in extensions],
+                [(user_id, e) for e in extensions],
             )
             await audit.write(db, store.account_id, entry)
     except _Refused as exc:
@@ -269,12 +280,11 @@ async def insert_token(
     entry: audit.AuditEntry,
 ) -> TokenRow:
     async with store._transaction() as db:
-        cur = await db.execute(
+        token_id = await db.insert(
             "INSERT INTO tokens (user_id, name, hash, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
             (user_id, name, hashed, time.time(), expires_at),
         )
-        token_id = int(cur.lastrowid or 0)
         await audit.write(db, store.account_id, entry)
     found = await get_token(store, token_id)
     assert found is not None
@@ -310,8 +320,7 @@ async def token_credential(store: Store, hashed: str, now: float) -> Credential 
     """The enabled user behind an unexpired token: one indexed read (tokens.hash is UNIQUE)."""
     rows = await store._fetchall(
         "SELECT t.id, u.id, u.username, u.role, t.last_used_at, "
-        "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id), "
-        f"{_WHOSE} FROM tokens t JOIN users u ON u.id = t.user_id "
+        f"{_user_exts(store.dialect)}, {_WHOSE} FROM tokens t JOIN users u ON u.id = t.user_id "
         "JOIN accounts a ON a.id = u.account_id "
         "WHERE t.hash = ? AND u.disabled = 0 AND (t.expires_at IS NULL OR t.expires_at > ?)",
         (hashed, now),
@@ -365,8 +374,7 @@ async def session_credential(store: Store, hashed: str, now: float) -> Credentia
     primary key)."""
     rows = await store._fetchall(
         "SELECT u.id, u.username, u.role, s.csrf, "
-        "(SELECT group_concat(ext, ',') FROM user_extensions e WHERE e.user_id = u.id), "
-        f"{_WHOSE} FROM sessions s JOIN users u ON u.id = s.user_id "
+        f"{_user_exts(store.dialect)}, {_WHOSE} FROM sessions s JOIN users u ON u.id = s.user_id "
         "JOIN accounts a ON a.id = u.account_id "
         "WHERE s.hash = ? AND s.expires_at > ? AND u.disabled = 0",
         (hashed, now),

@@ -12,10 +12,11 @@ import dataclasses
 from typing import Any
 
 from ..db.connection import DEFAULT_ACCOUNT_ID
-from ..db.errors import InvalidInput
+from ..db.errors import InvalidInput, StoreError
 from ..db.lookup import Lookup
 from ..db.reports import LoggedCall
 from ..db.store import INHERIT, Inherit, Store, check_ext, check_mailbox, check_treatment
+from ..db.url import is_postgres
 from ..db.validate import check_fallback, check_rule
 from ..numbers import DEFAULT_REGION, InvalidNumber, caller_from, is_anonymous, normalize
 from ..policy import (
@@ -255,6 +256,9 @@ async def check(
         # account's entries.
         raise InvalidInput(f"check is not available yet in account {store.account!r}")
     who = caller_from(caller, "0" if callingpres is None else str(callingpres), region, name)
+
+    if is_postgres(store.path):  # Lookup is SQLite's: it would make a file named like the URL
+        raise StoreError("check does not read PostgreSQL yet (the call path's lookup, #12)")
 
     def read() -> tuple[AccountSettings, ExtensionSettings, Decision]:
         lookup = Lookup(store.path)

@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..db.store import Store
+from ..db.url import Database, display
 from ..numbers import DEFAULT_REGION
 from ..ops.auth import SESSION_TTL
 from . import pages
@@ -37,7 +37,7 @@ DEFAULT_PORT = 8080
 
 @dataclass
 class WebConfig:
-    db: Path
+    db: Database  # a SQLite path or a PostgreSQL URL
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     region: str = DEFAULT_REGION
@@ -103,7 +103,7 @@ def create_app(config: WebConfig) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.store = await Store.open(config.db)
-        log.info("web: database %s", config.db)
+        log.info("web: database %s", display(config.db))
         try:
             yield
         finally:

@@ -478,7 +478,8 @@ class Call:
 
     @property
     def reached_dial(self) -> bool:
-        return any(app == "Dial" for ctx, app, _ in self.apps if ctx == "inbound")
+        # "inbound" and its variants (inbound-acme: an account's inbound context)
+        return any(app == "Dial" for ctx, app, _ in self.apps if ctx.startswith("inbound"))
 
     @property
     def agi_commands(self) -> list[str]:

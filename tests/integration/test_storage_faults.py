@@ -24,6 +24,7 @@ import pytest
 from callscreen.app import Server
 from callscreen.cli import main
 from callscreen.db import Store, StoreError
+from callscreen.db.backends.sqlite import SqliteConn
 from callscreen.db.recorder import Recorder
 from callscreen.db.store import CallRecord
 from callscreen.numbers import parse_pattern
@@ -333,12 +334,12 @@ def test_cli_write_with_io_error_on_commit(
 ) -> None:
     db = tmp_path / "cs.db"
     assert _cli(db, capsys, "block", "add", "--ext", "101", "+13035550001")[0] == 0
-    real = Store._connect
+    real = SqliteConn._connect
 
     async def failing(path: Path) -> Any:
         return FailingConnection(await real(path), "disk I/O error", 1, sqlite_rolled_back=True)
 
-    monkeypatch.setattr(Store, "_connect", staticmethod(failing))
+    monkeypatch.setattr(SqliteConn, "_connect", staticmethod(failing))
     code, err = _cli(db, capsys, "block", "add", "--ext", "101", "+13035550002", "+13035550003")
     assert code == 1 and err.count("\n") == 1 and "disk I/O error" in err, err
     assert "Traceback" not in err

@@ -20,7 +20,7 @@ NAME = "Mallory\x1b]0;pwned\x07"
 CREATED = 1_764_600_000.123456
 
 
-def call(ms: float = 1.23456) -> tuple[Any, ...]:
+def call(ms: float = 1.23456, account: str = "acme") -> tuple[Any, ...]:
     return (
         "101",
         HOSTILE,
@@ -31,6 +31,7 @@ def call(ms: float = 1.23456) -> tuple[Any, ...]:
         "busy",
         ms,
         NAME,
+        account,
     )
 
 
@@ -60,7 +61,7 @@ def through_logging(fmt: str, c: tuple[Any, ...]) -> str:
     )
     record.created = CREATED
     record.msecs = int((CREATED - int(CREATED)) * 1000) + 0.0
-    record.call = (*c[:7], round(c[7], 2), c[8])
+    record.call = (*c[:7], round(c[7], 2), c[8], c[9])
     h.handle(record)
     return h.stream.getvalue()
 
@@ -76,7 +77,7 @@ def test_batched_line_is_the_line_logging_writes(fmt: str) -> None:
     if fmt == "text":
         assert inert.text(HOSTILE) in got
         assert got.endswith(
-            "INFO callscreen.calls: call to 101 from "
+            "INFO callscreen.calls: call to 101@acme from "
             f"{inert.text(HOSTILE)}: BLOCKED ext-blocklist busy [+1303*] -> busy "
             "(1.2 ms)\n"
         )
@@ -92,8 +93,15 @@ def test_batched_line_is_the_line_logging_writes(fmt: str) -> None:
             "outcome": "busy",
             "ms": 1.23,
             "caller_name": NAME,
+            "account": "acme",
         }
         assert record["level"] == "info" and record["logger"] == "callscreen.calls"
+
+
+def test_the_default_accounts_extension_is_shown_without_an_account() -> None:
+    h = handler("text")
+    logfmt.CallLines(h).add(CREATED, call(account="default"))
+    assert "call to 101 from " in h.stream.getvalue()
 
 
 def test_lines_wait_for_the_interval_and_close_flushes_them() -> None:

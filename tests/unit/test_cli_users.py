@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from callscreen.db.backends import open_conn
 from callscreen.db.store import Store
 from callscreen.ops import auth
 
@@ -19,8 +19,9 @@ PW = "correct horse battery"
 
 
 @pytest.fixture
-def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    return Run(tmp_path / "cs.db", capsys)
+def run(db_url: Path | str, capsys: pytest.CaptureFixture[str]) -> Run:
+    """The CLI on a new database, once on SQLite and once on PostgreSQL (tests/pg.py)."""
+    return Run(db_url, capsys)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -32,9 +33,15 @@ def feed(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
 
 
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(db) as conn:
-        return list(conn.execute(sql))
+def rows(db: Path | str, sql: str) -> list[tuple[object, ...]]:
+    async def read() -> list[tuple[object, ...]]:
+        conn = await open_conn(db)
+        try:
+            return await conn.fetchall(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
 
 
 def test_user_add_list_show_set(run: Run, stdin: pytest.MonkeyPatch) -> None:

@@ -196,7 +196,7 @@ def test_server_log_line_of_a_hostile_call(capsys: pytest.CaptureFixture[str]) -
     old = log.level
     log.setLevel(logging.INFO)
     try:
-        Screener._log(0.0, "101", caller_from(HOSTILE), "Mallory\x1b", FAIL_OPEN, "")
+        Screener._log(0.0, "101", caller_from(HOSTILE), "Mallory\x1b", "acme\x1b", FAIL_OPEN, "")
     finally:
         log.removeHandler(handler)
         log.setLevel(old)

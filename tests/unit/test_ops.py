@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from callscreen.db.errors import StoreError
 from callscreen.db.store import CallRecord, NewEntry, Store
 from callscreen.numbers import parse_pattern
 from callscreen.ops import (
@@ -34,8 +35,9 @@ ALICE = Actor("alice", Role.USER, Source.API, frozenset({"101", "105"}), user_id
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "cs.db") as s:
+async def store(db_url: Path | str) -> AsyncIterator[Store]:
+    """A new store, once on SQLite and once on PostgreSQL (tests/pg.py)."""
+    async with await Store.open(db_url) as s:
         yield s
 
 
@@ -328,6 +330,10 @@ async def test_block_last(store: Store) -> None:
     assert (row.action, row.target, row.actor) == ("block.last", "ext:101", "alice")
     calls = await settings.recent_calls(store, ALICE, "101")
     assert calls[0]["caller_raw"] == "303-555-1212" and calls[0]["result"] == "ALLOWED"
+    if store.dialect.name == "postgresql":  # check reads through the call path's Lookup
+        with pytest.raises(StoreError, match="PostgreSQL"):  # (SQLite's until the lead's lands)
+            await settings.check(store, ALICE, "101", "3035551212")
+        return
     blocked = await settings.check(store, ALICE, "101", "3035551212")
     assert blocked["reason"] == "blocking-off"  # blocking is off for 101
     await settings.ext_set(store, ALICE, "101", enabled=True)
@@ -445,11 +451,10 @@ async def test_keyset_pages_walk_the_whole_list_once_and_sizes_stay_exact(store:
     await add(store, ADMIN, "101", *numbers[:3])  # 3 back, 3 already listed now
     for ext in ("101", "102"):  # the kept sizes agree with a count of the rows
         kept = await store.count_entries(Scope.EXTENSION, ext, Kind.BLOCK)
-        async with store._db.execute(
+        row = await store.conn.fetchone(
             "SELECT count(*) FROM entries WHERE scope = 'ext' AND ext = ? AND kind = 'block'",
             (ext,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         assert row is not None and kept == row[0]
     with pytest.raises(InvalidInput, match="offset or after"):
         await lists.list_entries(

@@ -17,8 +17,9 @@ from .test_ops import ADMIN, ALICE
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "cs.db") as s:
+async def store(db_url: Path | str) -> AsyncIterator[Store]:
+    """A new store, once on SQLite and once on PostgreSQL (tests/pg.py)."""
+    async with await Store.open(db_url) as s:
         yield s
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from callscreen.db.backends import open_conn
 from callscreen.timeutil import parse_retention
 
 from .test_cli import Run
@@ -23,17 +23,34 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
     return Run(tmp_path / "cs.db", capsys)
 
 
-@pytest.fixture
-def aged(run: Run) -> Run:
+def _age(run: Run) -> Run:
     """Seven calls: five 100-104 days old, two from today."""
     old = [call(DAY * (100 + i), "101", f"+1303555000{i}") for i in range(5)]
     log_calls(run.db, *old, call(60, "101", "+13035551111"), call(30, "102", "+13035552222"))
     return run
 
 
-def times(db: Path) -> list[float]:
-    with sqlite3.connect(db) as conn:
-        return [r[0] for r in conn.execute("SELECT time FROM call_log ORDER BY time")]
+@pytest.fixture
+def aged(db_url: Path | str, capsys: pytest.CaptureFixture[str]) -> Run:
+    """:func:`_age`, once on SQLite and once on PostgreSQL (tests/pg.py)."""
+    return _age(Run(db_url, capsys))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def aged_file(run: Run) -> Run:
+    """:func:`_age` on SQLite (doctor reads a file)."""
+    return _age(run)
+
+
+def times(db: Path | str) -> list[float]:
+    async def read() -> list[float]:
+        conn = await open_conn(db)
+        try:
+            return [r[0] for r in await conn.fetchall("SELECT time FROM call_log ORDER BY time")]
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
 
 
 def audit_rows(run: Run) -> list[dict[str, object]]:
@@ -159,11 +176,11 @@ def test_retention_from_default_env_and_config_file(
     run("--config", str(cfg), "serve", "--check-config", code=2)
 
 
-def test_prune_batches_against_a_writer_holding_no_lock_for_long(tmp_path: Path) -> None:
+def test_prune_batches_against_a_writer_holding_no_lock_for_long(db_url: Path | str) -> None:
     """The store's prune deletes at most ``limit`` rows a transaction, oldest first."""
     from callscreen.db.store import Store
 
-    db = tmp_path / "cs.db"
+    db = db_url
     log_calls(db, *[call(DAY * 200 - i, "101", "+13035550000") for i in range(10)])
     log_calls(db, call(10, "101", "+13035550001"))
 
@@ -175,7 +192,8 @@ def test_prune_batches_against_a_writer_holding_no_lock_for_long(tmp_path: Path)
     assert len(times(db)) == 1
 
 
-def test_doctor_shows_the_call_log_size_and_oldest_row(aged: Run) -> None:
+def test_doctor_shows_the_call_log_size_and_oldest_row(aged_file: Run) -> None:
+    aged = aged_file
     from .test_cli_ops import free_port
 
     d = aged.json("doctor", "--port", str(free_port()))
@@ -189,7 +207,10 @@ def test_doctor_shows_the_call_log_size_and_oldest_row(aged: Run) -> None:
     assert check["detail"].startswith("2 calls, the oldest from ")
 
 
-def test_doctor_fails_config_on_a_retention_serve_would_refuse(aged: Run, tmp_path: Path) -> None:
+def test_doctor_fails_config_on_a_retention_serve_would_refuse(
+    aged_file: Run, tmp_path: Path
+) -> None:
+    aged = aged_file
     from .test_cli_ops import free_port
 
     cfg = tmp_path / "cs.toml"

@@ -7,7 +7,7 @@ writes only its own account's rows.
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,34 +28,32 @@ AUDIT = AuditEntry(actor="root", source="cli", action="test")
 
 
 @pytest.fixture
-async def stores(tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
-    """(default, acme): two stores on one database file."""
-    path = tmp_path / "cs.db"
+async def stores(db_url: Path | str) -> AsyncIterator[tuple[Store, Store]]:
+    """(default, acme): two stores on one database, on SQLite and on PostgreSQL (tests/pg.py)."""
+    path = db_url
     async with await Store.open(path) as default:
         await default.account_add("acme")
         async with await Store.open(path, "acme") as acme:
             yield default, acme
 
 
-def _log_call(path: Path, account_id: int, ext: str, caller: str, when: float) -> None:
+async def _log_call(store: Store, account_id: int, ext: str, caller: str, when: float) -> None:
     # The call path's recorder writes the account of the call (the lead's part): a row as it
     # would, written directly.
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "INSERT INTO call_log (account_id, time, ext, caller_raw, caller_e164, result, "
-            "reason, treatment, entry_id, duration) VALUES (?, ?, ?, ?, ?, 'BLOCKED', "
-            "'blocklist', 'busy', NULL, 0.001)",
-            (account_id, when, ext, caller, caller),
-        )
-    conn.close()
+    await store.conn.execute(
+        "INSERT INTO call_log (account_id, time, ext, caller_raw, caller_e164, result, "
+        "reason, treatment, entry_id, duration) VALUES (?, ?, ?, ?, ?, 'BLOCKED', "
+        "'blocklist', 'busy', NULL, 0.001)",
+        (account_id, when, ext, caller, caller),
+    )
 
 
-async def test_open_names_the_account(stores: tuple[Store, Store], tmp_path: Path) -> None:
+async def test_open_names_the_account(stores: tuple[Store, Store]) -> None:
     default, acme = stores
     assert (default.account, default.account_id) == ("default", 1)
     assert acme.account == "acme" and acme.account_id != 1
     with pytest.raises(UnknownAccount, match=r"^no account named 'nope' \(see: callscreen"):
-        await Store.open(tmp_path / "cs.db", "nope")
+        await Store.open(default.path, "nope")
 
 
 async def test_same_extension_is_two_extensions(stores: tuple[Store, Store]) -> None:
@@ -102,9 +100,7 @@ async def test_lists_and_hits_stay_in_their_account(stores: tuple[Store, Store])
     assert [r.action for r in await acme.audit_log()] == ["test"]
 
 
-async def test_users_tokens_and_calls_stay_in_their_account(
-    stores: tuple[Store, Store], tmp_path: Path
-) -> None:
+async def test_users_tokens_and_calls_stay_in_their_account(stores: tuple[Store, Store]) -> None:
     default, acme = stores
     await udb.insert_user(default, "alice", "h1", "admin", [], AUDIT)
     await udb.insert_user(acme, "alice", "h2", "user", ["101"], AUDIT)  # the same name: fine
@@ -128,23 +124,27 @@ async def test_users_tokens_and_calls_stay_in_their_account(
     await udb.delete_user(default, a_alice.id, AUDIT)
     assert await udb.find_user(acme, "alice") is not None
     # call log: each account's own
-    path = tmp_path / "cs.db"
-    _log_call(path, 1, "101", "+12025550111", time.time() - 10)
-    _log_call(path, acme.account_id, "101", "+12025550999", time.time() - 5)
+    path = default.path
+    await _log_call(default, 1, "101", "+12025550111", time.time() - 10)
+    await _log_call(default, acme.account_id, "101", "+12025550999", time.time() - 5)
     assert [c.caller_raw for c in await default.recent_calls()] == ["+12025550111"]
     assert [c.caller_raw for c in await acme.logged_calls("101")] == ["+12025550999"]
     caller = await acme.last_caller("101")
     assert caller is None  # acme's one call was blocked
-    conn = reports.open_db(path)
-    try:
-        aid = reports.resolve_account(conn, "acme")
-        rows = list(reports.recent(conn, account_id=aid))
-        assert [c.caller_raw for c in rows] == ["+12025550999"]
-        assert reports.stats(conn, account_id=1)["calls"] == 1
-        with pytest.raises(UnknownAccount):
-            reports.resolve_account(conn, "nope")
-    finally:
-        conn.close()
+
+    def report() -> None:  # the CLI's synchronous reports (their own loop on PostgreSQL)
+        conn = reports.open_db(path)
+        try:
+            aid = reports.resolve_account(conn, "acme")
+            rows = list(reports.recent(conn, account_id=aid))
+            assert [c.caller_raw for c in rows] == ["+12025550999"]
+            assert reports.stats(conn, account_id=1)["calls"] == 1
+            with pytest.raises(UnknownAccount):
+                reports.resolve_account(conn, "nope")
+        finally:
+            conn.close()
+
+    await asyncio.to_thread(report)
     # prune: one account's call log at a time; the server's pruner does every account
     assert await default.count_calls_before(time.time()) == (
         1,
@@ -152,13 +152,13 @@ async def test_users_tokens_and_calls_stay_in_their_account(
     )
     assert await acme.prune_calls(time.time(), 100) == 1
     assert (await default.count_calls_before(time.time()))[0] == 1
-    _log_call(path, acme.account_id, "101", "+12025550999", time.time() - 5)
+    await _log_call(default, acme.account_id, "101", "+12025550999", time.time() - 5)
     pruner = Pruner(default, retention=0.0)
     assert await pruner.run_once() == 2
     assert await default.recent_calls() == [] and await acme.recent_calls() == []
 
 
-async def test_account_add_list_remove(stores: tuple[Store, Store], tmp_path: Path) -> None:
+async def test_account_add_list_remove(stores: tuple[Store, Store]) -> None:
     default, acme = stores
     rows = await default.account_list()
     assert [(r.name, r.extensions, r.users) for r in rows] == [("acme", 0, 0), ("default", 0, 0)]
@@ -180,13 +180,11 @@ async def test_account_add_list_remove(stores: tuple[Store, Store], tmp_path: Pa
     assert (gone.name, gone.extensions, gone.users) == ("acme", 1, 1)
     assert [r.name for r in await default.account_list()] == ["default"]
     assert [e.ext for e in await default.extensions()] == ["101"]  # default's own: kept
-    with sqlite3.connect(tmp_path / "cs.db") as conn:
-        for table in ("entries", "list_sizes", "extensions", "users", "call_log", "audit_log"):
-            n = conn.execute(
-                f"SELECT count(*) FROM {table} WHERE account_id = ?", (acme.account_id,)
-            ).fetchone()[0]
-            assert n == 0, table
-    conn.close()
+    for table in ("entries", "list_sizes", "extensions", "users", "call_log", "audit_log"):
+        row = await default.conn.fetchone(
+            f"SELECT count(*) FROM {table} WHERE account_id = ?", (acme.account_id,)
+        )
+        assert row == (0,), table
     audit = await default.audit_log()
     assert audit[0].after == {"extensions": 1, "users": 1, "force": True}
     with pytest.raises(UnknownAccount):
@@ -198,7 +196,7 @@ async def test_scoped_view_shares_the_connection(stores: tuple[Store, Store]) ->
     view = default.scoped(acme.account_id, "acme")
     await view.set_extension("303")
     assert [e.ext for e in await acme.extensions()] == ["303"]
-    assert view._db is default._db
+    assert view.conn is default.conn
     await view.close()  # a view closes nothing
     assert [e.ext for e in await default.extensions()] == []
 

@@ -20,8 +20,9 @@ ADMIN = Actor(name="root", role=Role.ADMIN, source=Source.CLI)
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    async with await Store.open(tmp_path / "cs.db") as s:
+async def store(db_url: Path | str) -> AsyncIterator[Store]:
+    """A new store, once on SQLite and once on PostgreSQL (tests/pg.py)."""
+    async with await Store.open(db_url) as s:
         yield s
 
 
@@ -51,6 +52,9 @@ async def test_passwords_are_argon2id_and_no_secret_is_in_the_file(store: Store)
     token, _ = await users.token_create(store, ADMIN, "alice", name="ci")
     login = await auth.login(store, "alice", PW, ip=None)
     await store.close()
+    if store.dialect.name == "postgresql":
+        return  # no file to read: the SQL above is the same on both backends
+    assert isinstance(store.path, Path)
     raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.is_file())
     for secret in (PW, token, login.cookie):
         assert secret.encode() not in raw, secret

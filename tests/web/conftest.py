@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from callscreen.db import dbcopy
+from callscreen.db.backends import open_conn
 from callscreen.db.store import Store
 from callscreen.ops import lists, users
 from callscreen.ops.actor import Actor
@@ -79,9 +81,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return db, tokens
 
 
-def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+def snapshot(db: Path | str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table that a request could change, except the bookkeeping of
     credentials (a token's last use; sessions, which sign-in tests create on purpose)."""
+    if isinstance(db, str):
+        return asyncio.run(_pg_snapshot(db))
     con = sqlite3.connect(db)
     try:
         names = [
@@ -103,10 +107,27 @@ def snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         con.close()
 
 
+async def _pg_snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    conn = await open_conn(url)
+    try:
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for name in dbcopy.TABLES:
+            if name == "sessions":
+                continue
+            cols = await dbcopy._columns(conn, name)
+            if name == "tokens":
+                cols = ["id", "user_id", "name", "hash", "created_at", "expires_at"]
+            rows = await conn.fetchall(f"SELECT {', '.join(cols)} FROM {name}")
+            out[name] = sorted(rows, key=repr)
+        return out
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Web:
     url: str
-    db: Path
+    db: Path | str
     tokens: dict[str, str]
     config: WebConfig
     server: Server
@@ -156,14 +177,34 @@ def start(config: WebConfig, tokens: dict[str, str]) -> Web:
 
 
 @pytest.fixture
-def make_web(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[Callable[..., Web]]:
-    """Start a server on a fresh copy of the template; keyword arguments change its config."""
+def web_backend() -> str:
+    """The database the web tests run on; a module that runs on both says
+    ``pytestmark = pytest.mark.parametrize("web_backend", BACKENDS)``."""
+    return "sqlite"
+
+
+@pytest.fixture
+def make_web(
+    template: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    web_backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., Web]]:
+    """Start a server on a fresh copy of the template (on PostgreSQL: ``db copy`` of it into
+    a new database); keyword arguments change its config."""
     started: list[Web] = []
 
     def make(**changes: Any) -> Web:
         src, tokens = template
-        db = tmp_path / f"web{len(started)}.db"
-        shutil.copy(src, db)
+        db: Path | str
+        if web_backend == "postgresql":
+            db = str(request.getfixturevalue("pg_url"))
+            if started:
+                db = request.getfixturevalue("pg_cluster").new_database()
+            asyncio.run(dbcopy.copy(src, db))
+        else:
+            db = tmp_path / f"web{len(started)}.db"
+            shutil.copy(src, db)
         base = WebConfig(db=db, host="127.0.0.1", port=0, throttle=TEST_THROTTLE)
         web = start(replace(base, **changes), tokens)
         started.append(web)
@@ -177,3 +218,24 @@ def make_web(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[
 @pytest.fixture
 def web(make_web: Callable[..., Web]) -> Web:
     return make_web()
+
+
+#: Tests that read through ``check`` (the call path's Lookup, SQLite's until the PostgreSQL one
+#: of issue #12 lands): expected to fail on PostgreSQL, strictly, so the day it works says so.
+_NEEDS_PG_LOOKUP = (
+    "test_the_owner_may[POST /api/v1/extensions/{ext}/check",
+    "test_an_admin_may[POST /api/v1/extensions/{ext}/check",
+    "test_the_challenge_settings_over_the_api",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("web_backend") == "postgresql" and item.name.startswith(_NEEDS_PG_LOOKUP):
+            item.add_marker(
+                pytest.mark.xfail(
+                    reason="check on PostgreSQL needs the call path's PostgreSQL Lookup",
+                    strict=True,
+                )
+            )

@@ -8,9 +8,13 @@ import pytest
 
 from callscreen.ops.actor import ADMIN_ONLY, NOT_YOURS
 from callscreen.web.openapi import Endpoint
+from tests.pg import BACKENDS
 
 from .conftest import Web
 from .routes import ADMIN_ROUTES, OWNER_ROUTES, PROTECTED, ident, request
+
+#: The API and its permission checks, once on SQLite and once on PostgreSQL (tests/pg.py).
+pytestmark = pytest.mark.parametrize("web_backend", BACKENDS)
 
 
 def send(c: httpx.Client, ep: Endpoint, ext: str = "102") -> httpx.Response:

@@ -15,8 +15,12 @@ import pytest
 
 from callscreen.db.store import CallRecord, Store
 from callscreen.web import api
+from tests.pg import BACKENDS
 
 from .conftest import Web
+
+#: The API and its permission checks, once on SQLite and once on PostgreSQL (tests/pg.py).
+pytestmark = pytest.mark.parametrize("web_backend", BACKENDS)
 
 API_HEADERS = {
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",

@@ -1,0 +1,239 @@
+"""The per-call read on PostgreSQL: the same statements as :mod:`.lookup`, over asyncpg.
+
+One round trip per call, like SQLite's one statement: the ``settings_version`` row (and the
+account's id) with the caller's exact entries. Settings, prefixes and name rules are cached per
+account and dropped when the version moves, so a change made on any node applies to the next
+call on every node (no polling, no notification to miss).
+
+The database is across a network here, so the read is bounded and a dead database is not
+asked again and again: every query has ``query_timeout``, a connection ``connect_timeout``,
+and after a failure calls fail open at once for ``retry_after`` seconds (one call then probes
+again). Waiting calls never pile up behind a database that is gone: Asterisk's calls are let
+through (the caller hears nothing of it) and the server recovers by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+from ..policy import AccountSettings, Entry, ExtensionSettings
+from .errors import StoreError, UnknownAccount
+from .lookup import (
+    _ACCOUNT_SQL,
+    _EXTENSION_SQL,
+    _NAMES_SQL,
+    _PREFIXES_SQL,
+    DEFAULT_ACCOUNT,
+    DEFAULT_ACCOUNT_ID,
+    MAX_ACCOUNT_NAME,
+    VERSION_AND_EXACT_SQL,
+    AccountCache,
+    account_from_row,
+    entry_from_row,
+    extension_from_row,
+)
+
+try:  # an optional import: SQLite users need no asyncpg
+    import asyncpg
+except ImportError:  # pragma: no cover - asyncpg is a dependency, but the call path must load
+    asyncpg = None
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1..$n`` (our statements hold no ``?`` literal)."""
+    count = 0
+
+    def next_(_m: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return f"${count}"
+
+    return re.sub(r"\?", next_, sql)
+
+
+_VERSION_AND_EXACT = numbered(VERSION_AND_EXACT_SQL)
+_ACCOUNT = numbered(_ACCOUNT_SQL)
+_EXTENSION = numbered(_EXTENSION_SQL)
+_PREFIXES = numbered(_PREFIXES_SQL)
+_NAMES = numbered(_NAMES_SQL)
+
+
+def is_postgres(db: object) -> bool:
+    """Whether a ``--db`` value names a PostgreSQL database (else it is a SQLite file)."""
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def redacted(db: object) -> str:
+    """A ``--db`` value fit for a log line: a PostgreSQL URL's password replaced by ``***``."""
+    text = str(db)
+    if not is_postgres(text):
+        return text
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", text)
+
+
+class PgLookup:
+    """A read-only view for screening on PostgreSQL (see the module docstring)."""
+
+    #: The screener awaits :meth:`fetch` (SQLite's :class:`.lookup.Lookup` is read inline).
+    sync = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        query_timeout: float = 0.5,
+        connect_timeout: float = 1.0,
+        retry_after: float = 1.0,
+        pool_size: int = 4,
+    ) -> None:
+        self.url = url
+        self.query_timeout = query_timeout
+        self.connect_timeout = connect_timeout
+        self.retry_after = retry_after
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._opening: asyncio.Lock | None = None
+        self._down_until = 0.0  # monotonic: fail open at once until then
+        self.last_error: str | None = None
+        self._version: str | None = None
+        self._accounts: dict[int, AccountCache] = {}
+        self._ids: dict[str, int] = {DEFAULT_ACCOUNT: DEFAULT_ACCOUNT_ID}
+        #: Round trips to the database, by kind (the benchmark reports them per call).
+        self.round_trips = 0
+
+    # -- the connection pool ------------------------------------------------------------------
+    async def _get_pool(self) -> Any:
+        if self._pool is not None:
+            return self._pool
+        if asyncpg is None:
+            raise StoreError("PostgreSQL needs the asyncpg package (pip install asyncpg)")
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncio.wait_for(
+                    asyncpg.create_pool(
+                        self.url,
+                        min_size=1,
+                        max_size=self.pool_size,
+                        timeout=self.connect_timeout,
+                        command_timeout=self.query_timeout,
+                    ),
+                    self.connect_timeout * 2,
+                )
+        return self._pool
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 2.0)
+            except Exception:  # closing a pool that cannot close: drop it
+                pool.terminate()
+
+    def close(self) -> None:
+        """Drop the pool without waiting (the server's shutdown awaits :meth:`aclose`)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        """One statement, bounded; every failure is a StoreError and opens the breaker."""
+        now = time.monotonic()
+        if now < self._down_until:
+            raise StoreError("PostgreSQL unreachable (failing open; retrying shortly)")
+        try:
+            pool = await self._get_pool()
+            self.round_trips += 1
+            return list(await pool.fetch(sql, *args, timeout=self.query_timeout))
+        except (OSError, TimeoutError) as exc:
+            error = f"PostgreSQL unreachable: {exc or type(exc).__name__}"
+            self._fail(error)
+            raise StoreError(error) from exc
+        except Exception as exc:
+            pg_errors = (asyncpg.PostgresError, asyncpg.InterfaceError) if asyncpg else ()
+            if isinstance(exc, pg_errors):
+                if not isinstance(exc, asyncpg.PostgresError) or isinstance(
+                    exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
+                ):
+                    self._fail(f"PostgreSQL: {exc}")
+                raise StoreError(f"PostgreSQL: {exc}") from exc
+            raise
+
+    def _fail(self, error: str) -> None:
+        self.last_error = error
+        self._down_until = time.monotonic() + self.retry_after
+        self._version = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()  # its connections may be half dead: start afresh on recovery
+
+    def unreachable(self) -> str | None:
+        """Why calls fail open right now (the last error, while the breaker is open)."""
+        if time.monotonic() < self._down_until:
+            return self.last_error or "unreachable"
+        return None
+
+    # -- the read -----------------------------------------------------------------------------
+    def account_id(self, account: str) -> int | None:
+        """The id of an account a call named before (None: not seen)."""
+        return self._ids.get(account)
+
+    async def fetch(
+        self,
+        ext: str,
+        e164: str | None,
+        name: str | None = None,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> tuple[AccountSettings, ExtensionSettings, list[Entry]]:
+        """As :meth:`.lookup.Lookup.read` (raises StoreError, UnknownAccount)."""
+        if len(account) > MAX_ACCOUNT_NAME:
+            raise UnknownAccount(account[:MAX_ACCOUNT_NAME] + "...")
+        now = time.time()
+        rows = await self._fetch(_VERSION_AND_EXACT, account, account, e164 or "", ext, now)
+        if not rows or rows[0][0] is not None:
+            raise StoreError("the settings_version row is missing")
+        if rows[0][2] is None:
+            raise UnknownAccount(account)
+        account_id = self._ids[account] = int(rows[0][2])
+        version = rows[0][1]
+        if version != self._version:
+            self._accounts.clear()
+            self._version = version
+        cache = self._accounts.get(account_id)
+        if cache is None:
+            cache = await self._load(account_id)
+            if self._version == version:  # else a newer version came meanwhile: use it once
+                self._accounts[account_id] = cache
+        settings = cache.extensions.get(ext)
+        if settings is None:
+            row = await self._fetch(_EXTENSION, account_id, ext)
+            try:
+                settings = cache.extensions[ext] = extension_from_row(
+                    ext, tuple(row[0]) if row else None
+                )
+            except ValueError as exc:
+                raise StoreError(f"reading settings of {ext}: {exc}") from exc
+        found = [entry_from_row(tuple(r)) for r in rows[1:]]
+        if cache.prefixes or cache.names:
+            found += cache.matches(e164, name, now)
+        return cache.account, settings, found
+
+    async def _load(self, account_id: int) -> AccountCache:
+        account = await self._fetch(_ACCOUNT, account_id)
+        prefixes = await self._fetch(_PREFIXES, account_id)
+        names = await self._fetch(_NAMES, account_id)
+        if not account:
+            raise StoreError("the account row is missing")
+        try:
+            return AccountCache(
+                account_from_row(tuple(account[0]), account_id),
+                [tuple(r) for r in prefixes],
+                [tuple(r) for r in names],
+            )
+        except (TypeError, ValueError) as exc:
+            self._version = None
+            raise StoreError(f"reading settings: {exc}") from exc
