@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from ..db.connection import DEFAULT_ACCOUNT_ID
 from ..db.errors import InvalidInput, StoreError
 from ..db.lookup import Lookup
 from ..db.reports import LoggedCall
@@ -250,11 +249,6 @@ async def check(
     except InvalidNumber as exc:
         raise InvalidInput(str(exc)) from None
     permit_ext(actor, ext)
-    if store.account_id != DEFAULT_ACCOUNT_ID:
-        # The call path's Lookup reads the default account until the per-account lookup (the
-        # call path's part of accounts) lands; answering from it here would show another
-        # account's entries.
-        raise InvalidInput(f"check is not available yet in account {store.account!r}")
     who = caller_from(caller, "0" if callingpres is None else str(callingpres), region, name)
 
     if is_postgres(store.path):  # Lookup is SQLite's: it would make a file named like the URL
@@ -263,7 +257,7 @@ async def check(
     def read() -> tuple[AccountSettings, ExtensionSettings, Decision]:
         lookup = Lookup(store.path)
         try:
-            return decide(lookup, ext, who)
+            return decide(lookup, ext, who, store.account)  # the store's account's lists
         finally:
             lookup.close()
 

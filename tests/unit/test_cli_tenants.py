@@ -51,14 +51,14 @@ def account_rows(db: Path, name: str) -> dict[str, list[tuple[Any, ...]]]:
 def two(run: Run, monkeypatch: pytest.MonkeyPatch) -> Run:
     """Accounts default and acme, each with ext 101 (a number, a user, a token, a call)."""
     run("account", "add", "acme")
-    for account, number, user in (
-        ("default", "+13035550101", "dora"),
-        ("acme", "+13035550202", "ace"),
+    for account, number, allowed, user in (
+        ("default", "+13035550101", "+13035550109", "dora"),
+        ("acme", "+13035550202", "+13035550209", "ace"),
     ):
         a = ["--account", account]
         run(*a, "ext", "set", "101", "--enable")
         run(*a, "block", "add", "--ext", "101", number, "--note", f"{user}-note")
-        run(*a, "allow", "add", "--account", number.replace("01", "09"))
+        run(*a, "allow", "add", "--account", allowed)
         monkeypatch.setattr("sys.stdin", io.StringIO(PW + "\n"))
         run(*a, "user", "add", user, "--ext", "101", "--password-stdin")
         run(*a, "token", "create", user, "--name", f"{user}-token")
@@ -132,6 +132,13 @@ def test_each_account_shows_its_own(two: Run) -> None:
     assert two.json("--account", "acme", "stats")["calls"] == 0  # type: ignore[index]
     assert "ace-token" in two("--account", "acme", "token", "list")
     assert "+13035550202" in two("--account", "acme", "export", "--all")
+    # check reads the account's own lists: acme's number is blocked in acme only
+    acme_check = two.json("--account", "acme", "check", "--ext", "101", "+13035550202")
+    assert acme_check["result"] == "BLOCKED"  # type: ignore[index]
+    assert acme_check["entry"]["note"] == "ace-note"  # type: ignore[index]
+    assert two.json("check", "--ext", "101", "+13035550202")["result"] == "ALLOWED"  # type: ignore[index]
+    default_number = two.json("--account", "acme", "check", "--ext", "101", "+13035550101")
+    assert default_number["result"] == "ALLOWED"  # type: ignore[index]
 
 
 def test_block_add_in_acme_is_not_in_default(run: Run) -> None:
