@@ -54,7 +54,7 @@ test: $(STAMP) asterisk-root browser systemd-tools container-bases postgres lint
 unit: $(STAMP) postgres
 	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web tests/install
 
-e2e: $(STAMP) asterisk-root browser
+e2e: $(STAMP) asterisk-root browser postgres
 	$(VENV)/bin/pytest -q tests/e2e
 
 # The README's screenshots of the portal (user and admin pages, desktop and phone widths).

@@ -18,10 +18,11 @@ from .challenge import ChallengeConfig
 from .db.backup import ServerLock
 from .db.errors import StoreError
 from .db.lookup import Lookup
-from .db.pglookup import PgLookup, is_postgres, redacted
+from .db.pglookup import PgLookup
 from .db.recorder import DEFAULT_MAX_QUEUED, Recorder
 from .db.retention import DEFAULT_INTERVAL, DEFAULT_RETENTION, Pruner
 from .db.store import Store
+from .db.url import display, is_postgres
 from .fastagi import FastAGIServer, ServerLimits
 from .fastagi.server import Network
 from .metrics import MetricsServer, exposition
@@ -138,7 +139,7 @@ class Server:
         gc.freeze()
         self.addresses = await self.agi.start(c.host, c.port)
         for host, port in self.addresses:
-            log.info("listening on %s:%d (database %s)", host, port, redacted(c.db))
+            log.info("listening on %s:%d (database %s)", host, port, display(c.db))
         if c.metrics_port is not None:
             self.metrics = MetricsServer(lambda: exposition(self), self.health)
             self.metrics_addresses = await self.metrics.start(c.metrics_host, c.metrics_port)

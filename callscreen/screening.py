@@ -197,9 +197,22 @@ class Screener:
         t0 = time.perf_counter()
         account, settings, decision = await self._decide_later(ext, caller, name)
         self.metrics.call(decision, time.perf_counter() - t0)
-        treat = self._act(session, started, name, ext, caller, account, settings, decision)
-        if treat is not None:
-            await treat
+        variables = channel_variables(decision)
+        aid = account.account_id
+        # The same steps as _act's, as awaits: this coroutine is the conversation (the
+        # server closes the connection when it returns, so no reply may be left to a callback).
+        if decision.treatment is Treatment.CHALLENGE:
+            await self._challenge(session, started, name, ext, caller, account, settings, decision)
+        elif decision.treatment is not None:
+            await self._treat(session, started, aid, ext, caller, settings, decision, variables)
+        else:
+            self._got_through(started, name, ext, caller)
+            outcome = "no-result"
+            try:
+                outcome = self._set_failed(session, await session.exec("MSet", variables))
+            finally:
+                session.close()
+                self._finish(session, started, aid, ext, caller, decision, outcome)
 
     def _act(
         self,

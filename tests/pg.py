@@ -41,7 +41,7 @@ USER = "callscreen"
 BACKENDS = ["sqlite", "postgresql"]
 
 
-def _bindir() -> Path | None:
+def find_bindir() -> Path | None:
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent
@@ -76,8 +76,11 @@ def _run_sync(coro: Any) -> Any:
 class Cluster:
     """A running throwaway cluster."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        #: PostgreSQL's durable defaults (fsync, synchronous commit), for the benchmark; the
+        #: tests run without them (a throwaway cluster has nothing to keep).
+        self.durable = durable
         self.dir = Path(tempfile.mkdtemp(prefix="callscreen-pg-"))
         self.data = self.dir / "data"
         self.port = _free_port()
@@ -101,13 +104,20 @@ class Cluster:
     def start(self) -> None:
         self._pg("initdb", "-D", str(self.data), "-A", "trust", "-U", USER, "-E", "UTF8",
                  "--no-sync", "--locale=C.UTF-8")  # fmt: skip
-        opts = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        self.pg_start()
+        _run_sync(self._template())
+
+    def pg_start(self) -> None:
+        """Start the server on the cluster (again, after :meth:`pg_stop`: same port, data)."""
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._pg("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"),
                  "-w", "start")  # fmt: skip
-        _run_sync(self._template())
+
+    def pg_stop(self) -> None:
+        """Stop the server (fast: every connection is cut), keeping the cluster's data."""
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, dbname: str) -> str:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{dbname}"
@@ -165,6 +175,15 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def require_bindir() -> Path:
+    """PostgreSQL's programs, or the test skips (fails under CALLSCREEN_PG_REQUIRED=1)."""
+    bindir = find_bindir()
+    if bindir is None:
+        _unavailable("initdb was not found (PATH, /usr/lib/postgresql/*/bin)")
+    assert bindir is not None
+    return bindir
+
+
 def _unavailable(reason: str) -> None:
     if REQUIRED:
         pytest.fail(f"PostgreSQL required (CALLSCREEN_PG_REQUIRED=1) but {reason}")
@@ -173,7 +192,7 @@ def _unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
-    bindir = _bindir()
+    bindir = find_bindir()
     if bindir is None:
         _unavailable("initdb was not found (PATH, /usr/lib/postgresql/*/bin)")
     try:

@@ -59,8 +59,8 @@ class Ctx:
 
     @property
     def db(self) -> Path:
-        """The SQLite file, for what works on a file (backups, doctor, the lock, serve until its
-        PostgreSQL path is wired): on PostgreSQL those refuse with one line, exit 2."""
+        """The SQLite file, for what works on a file (backups, doctor, the lock): on PostgreSQL
+        those refuse with one line, exit 2."""
         if url.is_postgres(self.database):
             raise click.UsageError(
                 f"this command needs a SQLite database file; {url.display(self.database)} is "

@@ -16,6 +16,7 @@ from .. import app, logfmt
 from ..db.errors import StoreError
 from ..db.recorder import DEFAULT_MAX_QUEUED
 from ..db.retention import DEFAULT_INTERVAL
+from ..db.url import display
 from ..timeutil import parse_retention
 from .base import CONFIG_DB, Ctx, bad, cli, emit_json, table
 
@@ -194,7 +195,7 @@ def serve(
     except ValueError as exc:
         bad(f"--log-retention: {exc}, or 0 to keep everything")
     config = app.Config(
-        db=obj.db,
+        db=obj.database,  # a SQLite file, or PostgreSQL (several servers on one database)
         host=host,
         port=port,
         region=obj.region,
@@ -254,7 +255,9 @@ def _print_config(ctx: click.Context, as_json: bool) -> None:
         value = parent.params[name]
         source = _source(parent, name)
         if name == "db" and source == "default" and CONFIG_DB in parent.meta:
-            value, source = ctx.obj.db, "config file"
+            source = "config file"
+        if name == "db":
+            value = display(ctx.obj.database)  # a URL's password is never printed
         rows.append((name, str(value) if isinstance(value, Path) else value, source))
     for name, value in ctx.params.items():
         if name in ("check_config", "as_json"):

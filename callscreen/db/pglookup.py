@@ -15,7 +15,6 @@ through (the caller hears nothing of it) and the server recovers by itself.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from typing import Any
 
@@ -35,43 +34,7 @@ from .lookup import (
     entry_from_row,
     extension_from_row,
 )
-
-try:  # an optional import: SQLite users need no asyncpg
-    import asyncpg
-except ImportError:  # pragma: no cover - asyncpg is a dependency, but the call path must load
-    asyncpg = None
-
-
-def numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1..$n`` (our statements hold no ``?`` literal)."""
-    count = 0
-
-    def next_(_m: re.Match[str]) -> str:
-        nonlocal count
-        count += 1
-        return f"${count}"
-
-    return re.sub(r"\?", next_, sql)
-
-
-_VERSION_AND_EXACT = numbered(VERSION_AND_EXACT_SQL)
-_ACCOUNT = numbered(_ACCOUNT_SQL)
-_EXTENSION = numbered(_EXTENSION_SQL)
-_PREFIXES = numbered(_PREFIXES_SQL)
-_NAMES = numbered(_NAMES_SQL)
-
-
-def is_postgres(db: object) -> bool:
-    """Whether a ``--db`` value names a PostgreSQL database (else it is a SQLite file)."""
-    return str(db).startswith(("postgresql://", "postgres://"))
-
-
-def redacted(db: object) -> str:
-    """A ``--db`` value fit for a log line: a PostgreSQL URL's password replaced by ``***``."""
-    text = str(db)
-    if not is_postgres(text):
-        return text
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]*:)[^@]*@", r"\1***@", text)
+from .url import display
 
 
 class PgLookup:
@@ -89,7 +52,25 @@ class PgLookup:
         retry_after: float = 1.0,
         pool_size: int = 4,
     ) -> None:
+        # asyncpg (and the driver, which imports it) is loaded only here: a SQLite server
+        # loads nothing of PostgreSQL.
+        import asyncpg
+
+        from .backends.postgres import translate
+
+        self._asyncpg = asyncpg
+        self._sql = {
+            name: translate(sql)
+            for name, sql in (
+                ("version_and_exact", VERSION_AND_EXACT_SQL),
+                ("account", _ACCOUNT_SQL),
+                ("extension", _EXTENSION_SQL),
+                ("prefixes", _PREFIXES_SQL),
+                ("names", _NAMES_SQL),
+            )
+        }
         self.url = url
+        self.where = display(url)
         self.query_timeout = query_timeout
         self.connect_timeout = connect_timeout
         self.retry_after = retry_after
@@ -108,14 +89,12 @@ class PgLookup:
     async def _get_pool(self) -> Any:
         if self._pool is not None:
             return self._pool
-        if asyncpg is None:
-            raise StoreError("PostgreSQL needs the asyncpg package (pip install asyncpg)")
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
             if self._pool is None:
                 self._pool = await asyncio.wait_for(
-                    asyncpg.create_pool(
+                    self._asyncpg.create_pool(
                         self.url,
                         min_size=1,
                         max_size=self.pool_size,
@@ -144,18 +123,21 @@ class PgLookup:
         """One statement, bounded; every failure is a StoreError and opens the breaker."""
         now = time.monotonic()
         if now < self._down_until:
-            raise StoreError("PostgreSQL unreachable (failing open; retrying shortly)")
+            raise StoreError(f"{self.last_error} (failing open; retrying shortly)")
         try:
-            pool = await self._get_pool()
-            self.round_trips += 1
-            return list(await pool.fetch(sql, *args, timeout=self.query_timeout))
+            # One bound over everything (opening the pool, waiting for a free connection, the
+            # query): asyncpg's pool waits for a connection without a limit of its own.
+            async with asyncio.timeout(self.connect_timeout + self.query_timeout):
+                pool = await self._get_pool()
+                self.round_trips += 1
+                return list(await pool.fetch(sql, *args, timeout=self.query_timeout))
         except (OSError, TimeoutError) as exc:
-            error = f"PostgreSQL unreachable: {exc or type(exc).__name__}"
+            error = f"{self.where} unreachable: {exc or 'no answer in time'}"
             self._fail(error)
             raise StoreError(error) from exc
         except Exception as exc:
-            pg_errors = (asyncpg.PostgresError, asyncpg.InterfaceError) if asyncpg else ()
-            if isinstance(exc, pg_errors):
+            asyncpg = self._asyncpg
+            if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
                 if not isinstance(exc, asyncpg.PostgresError) or isinstance(
                     exc, asyncpg.PostgresConnectionError | asyncpg.CannotConnectNowError
                 ):
@@ -193,7 +175,9 @@ class PgLookup:
         if len(account) > MAX_ACCOUNT_NAME:
             raise UnknownAccount(account[:MAX_ACCOUNT_NAME] + "...")
         now = time.time()
-        rows = await self._fetch(_VERSION_AND_EXACT, account, account, e164 or "", ext, now)
+        rows = await self._fetch(
+            self._sql["version_and_exact"], account, account, e164 or "", ext, now
+        )
         if not rows or rows[0][0] is not None:
             raise StoreError("the settings_version row is missing")
         if rows[0][2] is None:
@@ -210,7 +194,7 @@ class PgLookup:
                 self._accounts[account_id] = cache
         settings = cache.extensions.get(ext)
         if settings is None:
-            row = await self._fetch(_EXTENSION, account_id, ext)
+            row = await self._fetch(self._sql["extension"], account_id, ext)
             try:
                 settings = cache.extensions[ext] = extension_from_row(
                     ext, tuple(row[0]) if row else None
@@ -223,9 +207,9 @@ class PgLookup:
         return cache.account, settings, found
 
     async def _load(self, account_id: int) -> AccountCache:
-        account = await self._fetch(_ACCOUNT, account_id)
-        prefixes = await self._fetch(_PREFIXES, account_id)
-        names = await self._fetch(_NAMES, account_id)
+        account = await self._fetch(self._sql["account"], account_id)
+        prefixes = await self._fetch(self._sql["prefixes"], account_id)
+        names = await self._fetch(self._sql["names"], account_id)
         if not account:
             raise StoreError("the account row is missing")
         try:

@@ -11,17 +11,19 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from ..db.errors import InvalidInput, StoreError
+from ..db.errors import InvalidInput
 from ..db.lookup import Lookup
+from ..db.pglookup import PgLookup
 from ..db.reports import LoggedCall
 from ..db.store import INHERIT, Inherit, Store, check_ext, check_mailbox, check_treatment
 from ..db.url import is_postgres
 from ..db.validate import check_fallback, check_rule
-from ..numbers import DEFAULT_REGION, InvalidNumber, caller_from, is_anonymous, normalize
+from ..numbers import DEFAULT_REGION, Caller, InvalidNumber, caller_from, is_anonymous, normalize
 from ..policy import (
     UNKNOWN_RULES,
     AccountSettings,
     Decision,
+    Entry,
     ExtensionSettings,
     Kind,
     Result,
@@ -31,7 +33,7 @@ from ..policy import (
     fallback_for,
     remember_for,
 )
-from ..screening import decide
+from ..policy import decide as policy_decide
 from ..timeutil import format_duration, parse_retention, when
 from .actor import Actor, permit_admin, permit_ext
 from .lists import audit_entry
@@ -229,6 +231,30 @@ async def account_set(
     return account_json(settings)
 
 
+async def _decide(
+    store: Store, ext: str, who: Caller
+) -> tuple[AccountSettings, ExtensionSettings, Decision]:
+    """The call path's own read and decision, on the store's database and account."""
+    if is_postgres(store.path):
+        pg = PgLookup(str(store.path))
+        try:
+            read = await pg.fetch(ext, who.e164, who.name, store.account)
+        finally:
+            await pg.aclose()
+    else:
+
+        def sqlite_read() -> tuple[AccountSettings, ExtensionSettings, list[Entry]]:
+            lookup = Lookup(store.path)  # opening may migrate: off the event loop
+            try:
+                return lookup.read(ext, who.e164, who.name, store.account)
+            finally:
+                lookup.close()
+
+        read = await asyncio.to_thread(sqlite_read)
+    account, settings, entries = read
+    return account, settings, policy_decide(account, settings, who, entries)
+
+
 async def check(
     store: Store,
     actor: Actor,
@@ -250,18 +276,7 @@ async def check(
         raise InvalidInput(str(exc)) from None
     permit_ext(actor, ext)
     who = caller_from(caller, "0" if callingpres is None else str(callingpres), region, name)
-
-    if is_postgres(store.path):  # Lookup is SQLite's: it would make a file named like the URL
-        raise StoreError("check does not read PostgreSQL yet (the call path's lookup, #12)")
-
-    def read() -> tuple[AccountSettings, ExtensionSettings, Decision]:
-        lookup = Lookup(store.path)
-        try:
-            return decide(lookup, ext, who, store.account)  # the store's account's lists
-        finally:
-            lookup.close()
-
-    account, settings, decision = await asyncio.to_thread(read)
+    account, settings, decision = await _decide(store, ext, who)
     out = decision_json(ext, who.raw, who.e164, who.anonymous, settings, decision)
     out["caller"]["name"] = name
     if decision.result is Result.CHALLENGED:

@@ -336,7 +336,7 @@ def callscreen_argv() -> list[str]:
 class Server:
     """`callscreen serve` on a loopback port with a given database."""
 
-    def __init__(self, db: Path, logdir: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(self, db: Path | str, logdir: Path, port: int | None = None, *extra: str) -> None:
         self.db = db
         self.port = port or free_port()
         self.log = logdir / f"callscreen-serve-{self.port}.log"
@@ -386,7 +386,7 @@ class Server:
 class Cli:
     """Runs the callscreen CLI against the test database, as a user would."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path | str) -> None:
         self.db = db
 
     def run(

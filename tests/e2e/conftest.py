@@ -7,6 +7,10 @@ numbers, so tests do not see each other's entries.
 
 Without root or the root filesystem the tests skip, unless CALLSCREEN_E2E_REQUIRED=1 (CI):
 then they fail.
+
+The session's server runs once on SQLite and once on PostgreSQL (the throwaway cluster of
+``tests/pg.py``): every test on the shared server, Asterisk and CLI is a full pass on each
+(``[sqlite]``, ``[postgresql]`` in the test ids). ``CALLSCREEN_E2E_BACKENDS=sqlite`` runs one.
 """
 
 from __future__ import annotations
@@ -36,11 +40,20 @@ def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e-logs")
 
 
+BACKENDS = os.environ.get("CALLSCREEN_E2E_BACKENDS", "sqlite,postgresql").split(",")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def e2e_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path | str:
+    """The session server's database: a SQLite file, or a database in the throwaway cluster."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_cluster").new_database())
+    return tmp_path_factory.mktemp("e2e-db") / "callscreen.db"
+
+
 @pytest.fixture(scope="session")
-def server(
-    e2e_ready: Path, e2e_logs: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("e2e-db") / "callscreen.db", e2e_logs)
+def server(e2e_ready: Path, e2e_logs: Path, e2e_db: Path | str) -> Iterator[Server]:
+    srv = Server(e2e_db, e2e_logs)
     srv.start()
     try:
         yield srv

@@ -10,6 +10,8 @@ writes the rows it kept: none lost.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -101,8 +103,68 @@ async def test_postgresql_down_then_back_calls_fail_open_fast_and_no_row_is_lost
     # Every call of the run is in the call log: the rows kept during the outage were written.
     deadline = time.monotonic() + 15
     total = 5 + len(down)
-    while await logged(str(pg_server.config.db)) < total and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+    while await logged(str(pg_server.config.db)) < total and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)  # polling the database: nothing here could set an Event
     assert await logged(str(pg_server.config.db)) >= total
     assert pg_server.recorder.dropped == 0
     assert pg_server.health()[0]
+    times = sorted(s for _, s in down)
+    print(  # the README's failure table quotes these (pytest -s)
+        f"\nPostgreSQL down: {len(down)} calls, fail-open time p50 "
+        f"{times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.0f} ms; "
+        f"screening again {recovered:.2f} s after the restart; "
+        f"{pg_server.recorder.written} call-log rows written, {pg_server.recorder.dropped} lost"
+    )
+
+
+def cluster_pids(cluster: Cluster) -> list[int]:
+    """The postmaster and its children (backends, checkpointer, ...) of this cluster only."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return pids
+
+
+async def test_postgresql_frozen_calls_wait_at_most_the_query_timeout_then_recover(
+    own_cluster: Cluster, pg_server: Server
+) -> None:
+    """A database that accepts connections but never answers (a frozen host, a partition that
+    drops packets): the bounded query timeout, then the breaker; no call waits for long."""
+    port = pg_server.addresses[0][1]
+    store = pg_server.store
+    assert store is not None and pg_server.recorder is not None
+    await store.set_extension("101", enabled=True, treatment=Treatment.BUSY)
+    await store.add_entries(Scope.EXTENSION, "101", Kind.BLOCK, [Pattern(SPAMMER, False, SPAMMER)])
+    blocked = [mset("BLOCKED", "ext-blocklist", "busy"), "EXEC Busy"]
+    assert (await screened(port, 1))[0][0] == blocked
+    pids = cluster_pids(own_cluster)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        frozen = []
+        for _ in range(5):  # calls keep coming, 20 at a time, for a few seconds
+            frozen += await screened(port, 20)
+            await asyncio.sleep(0.3)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    for commands, seconds in frozen:
+        assert commands == [mset("ALLOWED", "error")]
+        assert seconds < 2.0, seconds  # the 0.5 s query timeout, plus the call itself
+    assert pg_server.screener is not None
+    t0 = time.monotonic()
+    while (await screened(port, 1))[0][0] != blocked and time.monotonic() - t0 < 10:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    recovered = time.monotonic() - t0
+    assert recovered < 5, recovered
+    times = sorted(s for _, s in frozen)
+    print(
+        f"\nPostgreSQL frozen: {len(frozen)} calls, fail-open time p50 "
+        f"{times[len(times) // 2] * 1000:.1f} ms, max {times[-1] * 1000:.0f} ms; screening "
+        f"again {recovered:.2f} s after it thawed"
+    )

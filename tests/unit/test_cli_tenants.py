@@ -249,3 +249,16 @@ def test_import_and_export_stay_in_their_account(
     assert "+13035550404" in two("--account", "acme", "export", "--ext", "101")
     default_export = two("export", "--all")
     assert "+13035550404" not in default_export and "+13035550202" not in default_export
+
+
+def test_check_decides_with_the_accounts_own_lists(two: Run) -> None:
+    """``check`` reads through the call path's lookup for the account it is given."""
+    two("--account", "acme", "ext", "set", "101", "--enable")
+    two("ext", "set", "101", "--enable")
+    default = two.json("check", "--ext", "101", "+13035550101")
+    acme = two.json("--account", "acme", "check", "--ext", "101", "+13035550101")
+    assert (default["result"], default["reason"]) == ("BLOCKED", "ext-blocklist")  # type: ignore[index]
+    assert (acme["result"], acme["reason"]) == ("ALLOWED", "not-listed")  # type: ignore[index]
+    # acme's own number is on acme's list of 101: blocked there.
+    acme_own = two.json("--account", "acme", "check", "--ext", "101", "+13035550202")
+    assert (acme_own["result"], acme_own["reason"]) == ("BLOCKED", "ext-blocklist")  # type: ignore[index]

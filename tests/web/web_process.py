@@ -16,7 +16,7 @@ CLI = [sys.executable, "-m", "callscreen"]
 
 
 class WebProcess:
-    def __init__(self, db: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db: Path | str, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [*CLI, "--db", str(db), *args],
             stderr=subprocess.PIPE,

@@ -50,6 +50,9 @@ MIGRATE_LOCK = 0x6373_006D
 #: asyncpg.connect() options: every session of ours.
 SERVER_SETTINGS = {"application_name": "callscreen", "lock_timeout": "5s"}
 CONNECT_TIMEOUT = 10.0
+#: No statement of the admin side waits longer on a database that stopped answering (a network
+#: partition, a frozen server): the CLI says so and exits, the call-log writer keeps its rows.
+COMMAND_TIMEOUT = 60.0
 
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\$\$.*?\$\$|\?(\d*)", re.S)
 
@@ -147,7 +150,12 @@ async def connect(url: str, *, migrated: bool = True) -> asyncpg.Connection:
     """One asyncpg connection with our settings (migrating the database unless told not to)."""
     pg: asyncpg.Connection | None = None
     try:
-        pg = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT, server_settings=SERVER_SETTINGS)
+        pg = await asyncpg.connect(
+            url,
+            timeout=CONNECT_TIMEOUT,
+            command_timeout=COMMAND_TIMEOUT,
+            server_settings=SERVER_SETTINGS,
+        )
         if migrated:
             await migrate(pg)
     except (*DB_ERRORS, ValueError) as exc:  # ValueError: a malformed URL
