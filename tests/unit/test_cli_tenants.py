@@ -262,3 +262,36 @@ def test_check_decides_with_the_accounts_own_lists(two: Run) -> None:
     # acme's own number is on acme's list of 101: blocked there.
     acme_own = two.json("--account", "acme", "check", "--ext", "101", "+13035550202")
     assert (acme_own["result"], acme_own["reason"]) == ("BLOCKED", "ext-blocklist")  # type: ignore[index]
+
+
+#: Commands that hold no account's data, or that are tested on their own above.
+NOT_PER_ACCOUNT = {
+    "serve": "every account, by the call's AGI argument",
+    "web": "every account, by the signed-in user",
+    "init": "the first admin of the default account",
+    "db backup": "the whole database",
+    "db restore": "the whole database",
+    "dialplan": "no data",
+    "doctor": "the whole database (and --account's mailboxes)",
+    "account add": "over every account",
+    "account list": "over every account",
+    "account remove": "over every account",
+    "import": "test_import_and_export_stay_in_their_account",
+    "user add": "test_user_add_superuser and the fixture",
+    "user passwd": "a password on stdin: test_cli_users, scoped by the same store",
+    "db copy": "the whole database",
+}
+
+
+def test_every_command_is_checked_for_its_account() -> None:
+    """A command added later fails here until it joins COMMANDS (or says why not)."""
+    from callscreen.cli import cli
+
+    from .test_cli import _commands
+
+    covered = {" ".join(a for a in args if not a.startswith(("-", "+")) and not a.isdigit())
+               for args in COMMANDS}  # fmt: skip
+    for name, _ in _commands(cli):
+        if name in NOT_PER_ACCOUNT:
+            continue
+        assert any(c == name or c.startswith(name + " ") for c in covered), name
