@@ -36,16 +36,19 @@ from bench import run as br
 TARGETS = {"postgresql/sqlite calls/s": ">= 0.5", "postgresql/sqlite p99": "<= 2"}
 
 
-def postgres_cpu_s() -> float:
-    """CPU seconds (user + system) of every ``postgres`` process on the machine."""
+def postgres_cpu_s(postmaster: int) -> float:
+    """CPU seconds (user + system) of one cluster: its postmaster, the postmaster's live
+    children, and those that ended (reaped children: a server's connections end with it).
+    Other PostgreSQL clusters on the machine (a test run's) are not counted."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)
-            if not fields[0].endswith("(postgres"):
-                continue
-            parts = fields[1].split()
-            total += int(parts[11]) + int(parts[12])
+            pid = int(stat.parent.name)
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+            if pid == postmaster:
+                total += sum(int(x) for x in parts[11:15])  # utime stime cutime cstime
+            elif int(parts[1]) == postmaster:
+                total += int(parts[11]) + int(parts[12])
         except (OSError, IndexError, ValueError):
             continue
     return total / _CLK_TCK
@@ -86,8 +89,6 @@ def measured(
 ) -> dict[str, Any]:
     """Run the load generator against ``servers`` at once (the concurrency split between them)
     and sum the results."""
-    t0 = transactions(url) if url else 0
-    cpu0 = postgres_cpu_s() if url else 0.0
     results: list[dict[str, Any]] = [{} for _ in servers]
 
     def one(i: int, srv: br.Server, extra: list[str]) -> None:
@@ -109,7 +110,9 @@ def measured(
             t.join()
     finally:
         br.QUIET_WAIT = quiet
-    time.sleep(0.6)  # the call log's last batch (every 0.25 s)
+    time.sleep(
+        1.5
+    )  # the call log's last batch (0.25 s); PostgreSQL's statistics (flushed each 1 s)
     calls = sum(r.get("calls", 0) for r in results) or 1  # all of them, warm-up included
     window = sum(r.get("window_calls", 0) for r in results) or 1
     out: dict[str, Any] = {
@@ -126,9 +129,6 @@ def measured(
         "mismatches": sum(r["mismatches"] for r in results),
         "calls": calls,
     }
-    if url:
-        out["pg_cpu_per_call_us"] = round((postgres_cpu_s() - cpu0) / calls * 1e6, 1)
-        out["db_transactions_per_call"] = round((transactions(url) - t0) / calls, 3)
     return out
 
 
@@ -163,6 +163,7 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     try:
         url = cluster.empty_database()
+        postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
         t0 = time.perf_counter()
         subprocess.run(
             [br.PY, "-m", "callscreen", "db", "copy", str(current_db), url],
@@ -178,6 +179,10 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
                 setups.insert(0, "sqlite before")
             for setup in setups:
                 br.log(f"{setup} (run {rep + 1}/{a.repeat}) ...")
+                # PostgreSQL's side is counted from before the servers start to after they
+                # stopped: a backend's statistics and CPU are all in once it has ended.
+                pg = setup.startswith("postgresql")
+                t0, cpu0 = (transactions(url), postgres_cpu_s(postmaster)) if pg else (0, 0.0)
                 with contextlib.ExitStack() as stack:
                     if setup.startswith("sqlite"):
                         before = setup == "sqlite before"
@@ -196,6 +201,11 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
                             for _ in range(n)
                         ]
                         r = measured(setup, servers, manifest, load, url)
+                if setup.startswith("postgresql"):
+                    calls = r["calls"]
+                    cpu = postgres_cpu_s(postmaster) - cpu0
+                    r["pg_cpu_per_call_us"] = round(cpu / calls * 1e6, 1)
+                    r["db_transactions_per_call"] = round((transactions(url) - t0) / calls, 3)
                 r["run"] = rep + 1
                 br.log(f"  {json.dumps(r)}")
                 rows.append(r)
