@@ -218,24 +218,3 @@ def make_web(
 @pytest.fixture
 def web(make_web: Callable[..., Web]) -> Web:
     return make_web()
-
-
-#: Tests that read through ``check`` (the call path's Lookup, SQLite's until the PostgreSQL one
-#: of issue #12 lands): expected to fail on PostgreSQL, strictly, so the day it works says so.
-_NEEDS_PG_LOOKUP = (
-    "test_the_owner_may[POST /api/v1/extensions/{ext}/check",
-    "test_an_admin_may[POST /api/v1/extensions/{ext}/check",
-    "test_the_challenge_settings_over_the_api",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("web_backend") == "postgresql" and item.name.startswith(_NEEDS_PG_LOOKUP):
-            item.add_marker(
-                pytest.mark.xfail(
-                    reason="check on PostgreSQL needs the call path's PostgreSQL Lookup",
-                    strict=True,
-                )
-            )
