@@ -36,16 +36,19 @@ from bench import run as br
 TARGETS = {"postgresql/sqlite calls/s": ">= 0.5", "postgresql/sqlite p99": "<= 2"}
 
 
-def postgres_cpu_s() -> float:
-    """CPU seconds (user + system) of every ``postgres`` process on the machine."""
+def postgres_cpu_s(postmaster: int) -> float:
+    """CPU seconds (user + system) of one cluster: its postmaster, the postmaster's live
+    children, and those that ended (reaped children: a server's connections end with it).
+    Other PostgreSQL clusters on the machine (a test run's) are not counted."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)
-            if not fields[0].endswith("(postgres"):
-                continue
-            parts = fields[1].split()
-            total += int(parts[11]) + int(parts[12])
+            pid = int(stat.parent.name)
+            parts = stat.read_text().rsplit(")", 1)[1].split()
+            if pid == postmaster:
+                total += sum(int(x) for x in parts[11:15])  # utime stime cutime cstime
+            elif int(parts[1]) == postmaster:
+                total += int(parts[11]) + int(parts[12])
         except (OSError, IndexError, ValueError):
             continue
     return total / _CLK_TCK
@@ -86,8 +89,6 @@ def measured(
 ) -> dict[str, Any]:
     """Run the load generator against ``servers`` at once (the concurrency split between them)
     and sum the results."""
-    t0 = transactions(url) if url else 0
-    cpu0 = postgres_cpu_s() if url else 0.0
     results: list[dict[str, Any]] = [{} for _ in servers]
 
     def one(i: int, srv: br.Server, extra: list[str]) -> None:
@@ -109,7 +110,9 @@ def measured(
             t.join()
     finally:
         br.QUIET_WAIT = quiet
-    time.sleep(0.6)  # the call log's last batch (every 0.25 s)
+    time.sleep(
+        1.5
+    )  # the call log's last batch (0.25 s); PostgreSQL's statistics (flushed each 1 s)
     calls = sum(r.get("calls", 0) for r in results) or 1  # all of them, warm-up included
     window = sum(r.get("window_calls", 0) for r in results) or 1
     out: dict[str, Any] = {
@@ -126,9 +129,6 @@ def measured(
         "mismatches": sum(r["mismatches"] for r in results),
         "calls": calls,
     }
-    if url:
-        out["pg_cpu_per_call_us"] = round((postgres_cpu_s() - cpu0) / calls * 1e6, 1)
-        out["db_transactions_per_call"] = round((transactions(url) - t0) / calls, 3)
     return out
 
 
@@ -140,17 +140,33 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("bench.pg: no PostgreSQL here (apt-get install postgresql)")
     workdir = Path(a.workdir or tempfile.mkdtemp(prefix="callscreen-bench-pg-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    before_src = None
+    if a.before:
+        # The same load on the SQLite path as of an earlier revision (the "no regression"
+        # row): seeded by that revision (its schema), which this one migrates on open.
+        before_src, desc = br.snapshot_ours(workdir, a.before)
+        br.OURS_SRC = before_src
+        br.log(f"before: {desc}")
     br.log(f"seeding {a.entries:,} entries ...")
     seed = br.seeded(workdir, a.entries, {})
+    br.OURS_SRC = None
     manifest = Path(seed["manifest"])
+    current_db = br.copy_db(Path(seed["db"]), workdir / "seed-current.db")
+    subprocess.run(  # opening it migrates it to this revision's schema
+        [br.PY, "-m", "callscreen", "--db", str(current_db), "account", "list"],
+        check=True,
+        cwd=br.REPO,
+        capture_output=True,
+    )
     cluster = Cluster(bindir, durable=True)
     cluster.start()
     rows: list[dict[str, Any]] = []
     try:
         url = cluster.empty_database()
+        postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
         t0 = time.perf_counter()
         subprocess.run(
-            [br.PY, "-m", "callscreen", "db", "copy", str(seed["db"]), url],
+            [br.PY, "-m", "callscreen", "db", "copy", str(current_db), url],
             check=True,
             cwd=br.REPO,
             capture_output=True,
@@ -158,12 +174,25 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         br.log(f"copied the seed into PostgreSQL in {time.perf_counter() - t0:.1f} s")
         load = br.load_args(a, a.concurrency)
         for rep in range(a.repeat):
-            for setup in ("sqlite", "postgresql", "postgresql x2"):
+            setups = ["sqlite", "postgresql", "postgresql x2"]
+            if before_src is not None:
+                setups.insert(0, "sqlite before")
+            for setup in setups:
                 br.log(f"{setup} (run {rep + 1}/{a.repeat}) ...")
+                # PostgreSQL's side is counted from before the servers start to after they
+                # stopped: a backend's statistics and CPU are all in once it has ended.
+                pg = setup.startswith("postgresql")
+                t0, cpu0 = (transactions(url), postgres_cpu_s(postmaster)) if pg else (0, 0.0)
                 with contextlib.ExitStack() as stack:
-                    if setup == "sqlite":
-                        db = br.copy_db(Path(seed["db"]), workdir / "run-sqlite.db")
-                        servers = [stack.enter_context(br.running("ours", db, workdir))]
+                    if setup.startswith("sqlite"):
+                        before = setup == "sqlite before"
+                        src = Path(seed["db"]) if before else current_db
+                        db = br.copy_db(src, workdir / "run-sqlite.db")
+                        br.OURS_SRC = before_src if before else None
+                        try:
+                            servers = [stack.enter_context(br.running("ours", db, workdir))]
+                        finally:
+                            br.OURS_SRC = None
                         r = measured(setup, servers, manifest, load, None)
                     else:
                         n = 2 if setup.endswith("x2") else 1
@@ -172,6 +201,11 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
                             for _ in range(n)
                         ]
                         r = measured(setup, servers, manifest, load, url)
+                if setup.startswith("postgresql"):
+                    calls = r["calls"]
+                    cpu = postgres_cpu_s(postmaster) - cpu0
+                    r["pg_cpu_per_call_us"] = round(cpu / calls * 1e6, 1)
+                    r["db_transactions_per_call"] = round((transactions(url) - t0) / calls, 3)
                 r["run"] = rep + 1
                 br.log(f"  {json.dumps(r)}")
                 rows.append(r)
@@ -234,6 +268,19 @@ def report(res: dict[str, Any]) -> str:
         ratios["calls/s"].append(p["calls_per_s"] / s["calls_per_s"])
         ratios["p99"].append(p["p99_ms"] / s["p99_ms"])
     cps, p99 = ratios["calls/s"], ratios["p99"]
+    befores = [
+        (
+            next(r for r in rows if r["run"] == rep and r["setup"] == "sqlite"),
+            next((r for r in rows if r["run"] == rep and r["setup"] == "sqlite before"), None),
+        )
+        for rep in sorted({r["run"] for r in rows})
+    ]
+    now_vs_before = [n["calls_per_s"] / b["calls_per_s"] for n, b in befores if b]
+    if now_vs_before:
+        out.append(
+            f"sqlite now/before calls/s: {min(now_vs_before):.2f}-{max(now_vs_before):.2f} "
+            "(no regression: about 1, within the noise)"
+        )
     out.append(
         f"postgresql/sqlite calls/s: {min(cps):.2f}-{max(cps):.2f} (target >= 0.5: "
         f"{'met' if min(cps) >= 0.5 else 'NOT met'}); p99: {min(p99):.2f}-{max(p99):.2f} "
@@ -252,6 +299,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--mix", default=br.MIX)
     p.add_argument("--workdir", default=None)
+    p.add_argument(
+        "--before",
+        metavar="REV",
+        default=None,
+        help="also run the SQLite path as of git revision REV, side by side (no regression)",
+    )
     p.add_argument("--json", action="store_true", help="also print the raw rows as JSON")
     return p.parse_args(argv)
 

@@ -19,7 +19,7 @@ from .settings import account
 def _run_default(obj: Ctx, fn: Any) -> Any:
     """Accounts are managed from the default account (where their audit rows go), so a
     command works whatever ``--account`` names, even one just removed."""
-    here = Ctx(obj.db, obj.region, obj.config_path)
+    here = Ctx(obj.database, obj.region, obj.config_path)
     return here.run(lambda s: fn(s, here.actor))
 
 
@@ -29,8 +29,8 @@ def _run_default(obj: Ctx, fn: Any) -> Any:
 @click.pass_obj
 def account_add(obj: Ctx, name: str, as_json: bool) -> None:
     """Add an account NAME (lowercase letters, digits, . _ -): its own extensions, lists,
-    call log, users and tokens. Work in it with callscreen --account NAME ...; Asterisk
-    names it in AGI(agi://HOST/screen,EXT,NAME)."""
+    call log, users and tokens. Work in it with callscreen --account NAME ...; the dialplan
+    names it: Gosub(callscreen,s,1(${EXTEN},NAME))."""
     data = _run_default(obj, lambda s, a: ops.account_add(s, a, name))
     if as_json:
         emit_json(data)

@@ -52,7 +52,7 @@ class CallLogMixin(StoreBase):
         """
         bound = inert.bound
         async with self._transaction() as db:
-            await db.executemany(
+            await db.pipeline(
                 "INSERT INTO call_log (account_id, time, ext, caller_raw, caller_e164, result, "
                 "reason, treatment, entry_id, duration, uniqueid, caller_name) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -74,7 +74,7 @@ class CallLogMixin(StoreBase):
                     for c in calls
                 ],
             )
-            await db.executemany(
+            await db.pipeline(
                 f"UPDATE entries SET hits = hits + ?, last_hit = {db.dialect.greatest}"
                 "(coalesce(last_hit, 0), ?) "
                 "WHERE id = ?",

@@ -15,6 +15,7 @@ through (the caller hears nothing of it) and the server recovers by itself.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from typing import Any
 
@@ -75,8 +76,9 @@ class PgLookup:
         self.connect_timeout = connect_timeout
         self.retry_after = retry_after
         self.pool_size = pool_size
-        self._pool: Any = None
-        self._opening: asyncio.Lock | None = None
+        self._free: list[Any] = []  # idle connections
+        self._count = 0  # connections open or being opened
+        self._waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._down_until = 0.0  # monotonic: fail open at once until then
         self.last_error: str | None = None
         self._version: str | None = None
@@ -85,57 +87,84 @@ class PgLookup:
         #: Round trips to the database, by kind (the benchmark reports them per call).
         self.round_trips = 0
 
-    # -- the connection pool ------------------------------------------------------------------
-    async def _get_pool(self) -> Any:
-        if self._pool is not None:
-            return self._pool
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self._pool is None:
-                self._pool = await asyncio.wait_for(
-                    self._asyncpg.create_pool(
-                        self.url,
-                        min_size=1,
-                        max_size=self.pool_size,
-                        timeout=self.connect_timeout,
-                        command_timeout=self.query_timeout,
-                    ),
-                    self.connect_timeout * 2,
-                )
-        return self._pool
+    # -- the connections ----------------------------------------------------------------------
+    # Our own small set rather than asyncpg's Pool: a call takes a free connection and gives it
+    # back (a list pop and append); the pool's acquire/release machinery cost about as much
+    # CPU as the query itself here, and its release ran a reset query, a second round trip.
+    async def _take(self) -> Any:
+        while True:
+            if self._free:
+                return self._free.pop()
+            if self._count < self.pool_size:
+                self._count += 1
+                try:
+                    return await self._asyncpg.connect(
+                        self.url, timeout=self.connect_timeout, command_timeout=self.query_timeout
+                    )
+                except BaseException:
+                    self._count -= 1
+                    raise
+            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                conn = await waiter
+            except asyncio.CancelledError:  # timed out: one handed over meanwhile goes back
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self._give(waiter.result())
+                raise
+            if conn is not None:
+                return conn
+            # None: a connection failed and freed its place: open a new one (the loop)
+
+    def _give(self, conn: Any) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self._free.append(conn)
+
+    def _drop(self, conn: Any) -> None:
+        """A connection that failed: closed, and its place freed for a new one."""
+        self._count -= 1
+        conn.terminate()
+        while self._waiters:  # a waiter opens a new one in its place
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def aclose(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), 2.0)
-            except Exception:  # closing a pool that cannot close: drop it
-                pool.terminate()
+        self.close()
 
     def close(self) -> None:
-        """Drop the pool without waiting (the server's shutdown awaits :meth:`aclose`)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.terminate()
+        """Close every connection (a call in flight fails open)."""
+        free, self._free = self._free, []
+        for conn in free:
+            conn.terminate()
+        self._count -= len(free)
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         """One statement, bounded; every failure is a StoreError and opens the breaker."""
         now = time.monotonic()
         if now < self._down_until:
             raise StoreError(f"{self.last_error} (failing open; retrying shortly)")
+        conn = None
         try:
-            # One bound over everything (opening the pool, waiting for a free connection, the
-            # query): asyncpg's pool waits for a connection without a limit of its own.
+            # One bound over everything: connecting, waiting for a free connection, the query.
             async with asyncio.timeout(self.connect_timeout + self.query_timeout):
-                pool = await self._get_pool()
+                conn = await self._take()
                 self.round_trips += 1
-                return list(await pool.fetch(sql, *args, timeout=self.query_timeout))
-        except (OSError, TimeoutError) as exc:
-            error = f"{self.where} unreachable: {exc or 'no answer in time'}"
-            self._fail(error)
-            raise StoreError(error) from exc
-        except Exception as exc:
+                rows = await conn.fetch(sql, *args, timeout=self.query_timeout)
+            self._give(conn)
+            return list(rows)
+        except BaseException as exc:
+            if conn is not None:
+                self._drop(conn)
+            if isinstance(exc, OSError | TimeoutError):
+                error = f"{self.where} unreachable: {exc or 'no answer in time'}"
+                self._fail(error)
+                raise StoreError(error) from exc
             asyncpg = self._asyncpg
             if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
                 if not isinstance(exc, asyncpg.PostgresError) or isinstance(
@@ -149,9 +178,7 @@ class PgLookup:
         self.last_error = error
         self._down_until = time.monotonic() + self.retry_after
         self._version = None
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.terminate()  # its connections may be half dead: start afresh on recovery
+        self.close()  # the idle connections may be half dead: start afresh on recovery
 
     def unreachable(self) -> str | None:
         """Why calls fail open right now (the last error, while the breaker is open)."""

@@ -220,6 +220,22 @@ def test_a_superuser_adds_lists_and_removes_accounts(tenants: Web) -> None:
     assert root.get("/api/v1/account").status_code == 200
 
 
+@pytest.mark.parametrize("ep", [ep for ep in SUPERUSER_ROUTES if ep.method != "GET"], ids=ident)
+def test_a_superusers_cookie_change_needs_the_csrf_token(tenants: Web, ep: Endpoint) -> None:
+    c = tenants.client()
+    r = c.post("/api/v1/session", json={"username": "root", "password": ROOT_PASSWORD})
+    assert r.status_code == 200, r.text
+    csrf = r.json()["csrf"]
+    method, path, body = request(ep)
+    refused = c.request(method, path, json=body)
+    assert (refused.status_code, refused.json()) == (
+        403,
+        {"error": "missing or wrong X-CSRF-Token"},
+    )
+    r = c.request(method, path, json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code in (200, 201), (ident(ep), r.text)
+
+
 def test_an_admin_cannot_make_or_take_over_a_superuser(tenants: Web) -> None:
     """A plain admin of the superuser's own account may not make one, nor set the password
     of, give a token to, or remove the existing one (that would be the provider's role)."""
@@ -268,6 +284,7 @@ def test_the_sign_in_form_has_an_account_field(tenants: Web) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/ext/101"
     ext_page = c.get("/ext/101").text
     assert "+13035550701" in ext_page and "+13035550112" not in ext_page
+    assert '<span class="who">alice (acme)</span>' in ext_page  # whose page this is
     wrong = tenants.client().post("/login", data={"username": "alice", "account": "acme",
                                                   "password": PASSWORDS["alice"]})  # fmt: skip
     assert wrong.status_code == 400 and "wrong username or password" in wrong.text

@@ -79,6 +79,11 @@ class Conn(Protocol):
         """Run one statement per row (a transaction's bulk path); returns the rows changed."""
         ...
 
+    async def pipeline(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run one statement per row, uncounted: on PostgreSQL the batch goes out pipelined
+        (one round trip, not one a row): the call log's writer, a batch every 0.25 s."""
+        ...
+
     async def insert(self, sql: str, params: Params = ()) -> int:
         """An INSERT ending in ``RETURNING id``: the new row's id."""
         ...

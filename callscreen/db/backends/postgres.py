@@ -241,6 +241,15 @@ class PgConn:
             except DB_ERRORS as exc:
                 raise _error(f"writing to {self.where}", exc) from exc
 
+    async def pipeline(self, sql: str, rows: Sequence[Params]) -> None:
+        if not rows:
+            return
+        async with self._busy:
+            try:
+                await (await self._conn()).executemany(translate(sql), [_clean(r) for r in rows])
+            except DB_ERRORS as exc:
+                raise _error(f"writing to {self.where}", exc) from exc
+
     async def insert(self, sql: str, params: Params = ()) -> int:
         row = await self.fetchone(sql, params)
         if row is None:

@@ -115,6 +115,9 @@ class SqliteConn:
             raise _error(f"writing to {self.path}", exc) from exc
         return max(cur.rowcount, 0)
 
+    async def pipeline(self, sql: str, rows: Sequence[Params]) -> None:
+        await self.executemany(sql, rows)  # in-process: nothing to pipeline
+
     async def insert(self, sql: str, params: Params = ()) -> int:
         row = await self.fetchone(sql, params)  # INSERT ... RETURNING id (SQLite 3.35+)
         if row is None:
