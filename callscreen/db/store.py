@@ -29,7 +29,7 @@ from . import audit as _audit
 from .accounts import AccountRow as AccountRow  # re-exported
 from .accounts import AccountsMixin
 from .audit import AuditEntry
-from .backends import Conn, Dialect
+from .backends import POSTGRESQL, Conn, Dialect
 from .calllog import CallLogMixin
 from .calllog import CallRecord as CallRecord  # re-exported: the store's row type
 from .errors import InvalidInput, UnknownAccount
@@ -112,14 +112,16 @@ def _where_list(
     )
 
 
-@cache
-def _upsert(d: Dialect) -> str:
-    """Add one entry; an entry already listed changes only when that makes it last longer: an
-    expired one is revived (as if new), a temporary one gets the later expiry (NULL: never).
-    ?11 is now, ?12 the field ('number' or 'name', migration 0008)."""
+_INSERT_ENTRY = (
+    "INSERT INTO entries (account_id, scope, ext, kind, value, prefix, raw, note, created_at, "
+    "expires_at, field) "
+)
+
+
+def _on_conflict(d: Dialect) -> str:
+    """An entry already listed changes only when that makes it last longer: an expired one is
+    revived (as if new), a temporary one gets the later expiry (NULL: never). ?11 is now."""
     return (
-        "INSERT INTO entries (account_id, scope, ext, kind, value, prefix, raw, note, "
-        "created_at, expires_at, field) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12) "
         "ON CONFLICT (account_id, value, prefix, scope, ext, kind, field) DO UPDATE SET "
         "raw = CASE WHEN entries.expires_at <= ?11 THEN excluded.raw ELSE entries.raw END, "
         "note = CASE WHEN entries.expires_at <= ?11 THEN excluded.note ELSE entries.note END, "
@@ -129,6 +131,32 @@ def _upsert(d: Dialect) -> str:
         "WHERE entries.expires_at IS NOT NULL AND (excluded.expires_at IS NULL "
         f"OR excluded.expires_at > {d.greatest}(entries.expires_at, ?11))"
     )
+
+
+@cache
+def _upsert(d: Dialect) -> str:
+    """Add one entry (see :func:`_on_conflict`); ?12 is the field ('number' or 'name')."""
+    return f"{_INSERT_ENTRY}VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?12) {_on_conflict(d)}"
+
+
+#: PostgreSQL's bulk form of :func:`_upsert`: a chunk of rows as one array per column, one
+#: statement (one round trip, and its row count) instead of one per row. ?11 is now, ?12 the
+#: field column.
+_UPSERT_ARRAYS = (
+    f"{_INSERT_ENTRY}SELECT * FROM unnest(?1::bigint[], ?2::text[], ?3::text[], ?4::text[], "
+    "?5::text[], ?6::integer[], ?7::text[], ?8::text[], ?9::float8[], ?10::float8[], "
+    f"?12::text[]) {_on_conflict(POSTGRESQL)}"
+)
+
+
+async def _upsert_chunk(db: Conn, rows: list[tuple[Any, ...]]) -> int:
+    """Add rows of :func:`_upsert`'s parameters; returns the rows added or changed."""
+    if db.dialect is not POSTGRESQL:
+        return await db.executemany(_upsert(db.dialect), rows)
+    if not rows:
+        return 0
+    columns = list(zip(*rows, strict=True))
+    return await db.execute(_UPSERT_ARRAYS, [*map(list, columns[:10]), rows[0][10], columns[11]])
 
 
 _LISTED_COLUMNS = f"{_ENTRY_COLUMNS}, created_at, hits, last_hit, expires_at"
@@ -465,9 +493,7 @@ class Store(AccountsMixin, CallLogMixin):
             for ext in exts:
                 await self._ensure_extension(db, ext, self.account_id)
             for start in range(0, len(unique), IMPORT_CHUNK):
-                changed += await db.executemany(
-                    _upsert(db.dialect), unique[start : start + IMPORT_CHUNK]
-                )
+                changed += await _upsert_chunk(db, unique[start : start + IMPORT_CHUNK])
                 if progress is not None:
                     progress(min(start + IMPORT_CHUNK, len(unique)))
             added = await self._count(db, self.account_id) - before

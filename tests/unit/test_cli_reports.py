@@ -50,10 +50,6 @@ def log_calls(db: Path, *calls: CallRecord) -> None:
     asyncio.run(go())
 
 
-def on_postgres(run: Run) -> bool:
-    return str(run.db).startswith("postgresql://")
-
-
 @pytest.fixture
 def logged(run: Run) -> Run:
     """Entries 1 (+13035551212 on 101) and 2 (+1900* on the account), 1 never matching, and
@@ -220,8 +216,7 @@ def test_block_last(run: Run) -> None:
     log_calls(run.db, call(5, "101", "anonymous"))
     err = run("block", "last", "--ext", "101", code=1)
     assert "had no number ('anonymous'): nothing to block" in err
-    if not on_postgres(run):  # check reads through the call path's Lookup (SQLite's so far)
-        assert run.json("check", "--ext", "101", "3035551212")["result"] == "BLOCKED"
+    assert run.json("check", "--ext", "101", "3035551212")["result"] == "BLOCKED"
 
 
 def test_log_follow_prints_new_calls(tmp_path: Path) -> None:
@@ -312,12 +307,11 @@ def test_block_list_check_and_block_last_show_typed_text_inertly(run: Run) -> No
     (entry,) = run.json("block", "list", "--ext", "101")  # type: ignore[misc]
     assert entry["note"] == note
     run("ext", "set", "101", "--enable")
-    if not on_postgres(run):  # check reads through the call path's Lookup (SQLite's so far)
-        out = run("check", "--ext", "101", "--callingpres", "32", HOSTILE)
-        _no_raw_control(out)
-        assert "\\x1b[2J" in out and "[bold]X[/bold]" in out
-        checked = run.json("check", "--ext", "101", "--callingpres", "32", HOSTILE)
-        assert checked["caller"]["raw"] == HOSTILE  # type: ignore[index]
+    out = run("check", "--ext", "101", "--callingpres", "32", HOSTILE)
+    _no_raw_control(out)
+    assert "\\x1b[2J" in out and "[bold]X[/bold]" in out
+    checked = run.json("check", "--ext", "101", "--callingpres", "32", HOSTILE)
+    assert checked["caller"]["raw"] == HOSTILE  # type: ignore[index]
     log_calls(
         run.db,
         CallRecord(NOW, "102", f"+1 720 555 0000{HOSTILE}", None, "ALLOWED", "x", None, None, 0.1),

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 
@@ -86,34 +87,33 @@ class SqliteConn:
         await _close_quietly(self._db, self.CLOSE_TIMEOUT)
 
     # -- reads and writes --------------------------------------------------------------------
+    # One trip to aiosqlite's thread per statement (execute_fetchall; a cursor left to the
+    # garbage collector rather than closed with a second trip): the admin side's small
+    # statements cost what they did before the driver layer.
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         try:
-            async with self._db.execute(sql, params) as cur:
-                return [tuple(r) for r in await cur.fetchall()]
+            rows = await self._db.execute_fetchall(sql, params)
         except sqlite3.Error as exc:
             raise _error(f"reading {self.path}", exc) from exc
+        return cast(list[Row], list(rows))  # no row_factory: plain tuples
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        try:
-            async with self._db.execute(sql, params) as cur:
-                row = await cur.fetchone()
-        except sqlite3.Error as exc:
-            raise _error(f"reading {self.path}", exc) from exc
-        return None if row is None else tuple(row)
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         try:
-            async with self._db.execute(sql, params) as cur:
-                return max(cur.rowcount, 0)
+            cur = await self._db.execute(sql, params)
         except sqlite3.Error as exc:
             raise _error(f"writing to {self.path}", exc) from exc
+        return max(cur.rowcount, 0)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> int:
         try:
-            async with self._db.executemany(sql, rows) as cur:
-                return max(cur.rowcount, 0)
+            cur = await self._db.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise _error(f"writing to {self.path}", exc) from exc
+        return max(cur.rowcount, 0)
 
     async def pipeline(self, sql: str, rows: Sequence[Params]) -> None:
         await self.executemany(sql, rows)  # in-process: nothing to pipeline
