@@ -50,12 +50,12 @@ _ENTRY_COLUMNS = "id, scope, kind, value, prefix, raw, ext, note, field"
 #: The settings columns, read by the call path here and by the store (one row shape each).
 ACCOUNT_COLUMNS = "enabled, anonymous, treatment, unknown, remember, fallback"
 EXTENSION_COLUMNS = "enabled, anonymous, treatment, mailbox, unknown, remember, fallback"
-_ACCOUNT_SQL = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
-_EXTENSION_SQL = f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?"
-_PREFIXES_SQL = (
+ACCOUNT_SQL = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+EXTENSION_SQL = f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?"
+PREFIXES_SQL = (
     f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND prefix = 1"
 )
-_NAMES_SQL = (
+NAMES_SQL = (
     f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND field = 'name'"
 )
 # The version row first (id NULL marks it; it also names the account's id, NULL for no such
@@ -242,9 +242,9 @@ class Lookup:
     def _load(self, account_id: int) -> AccountCache:
         conn = self._conn
         try:
-            row = conn.execute(_ACCOUNT_SQL, (account_id,)).fetchone()
-            prefix_rows = conn.execute(_PREFIXES_SQL, (account_id,)).fetchall()
-            name_rows = conn.execute(_NAMES_SQL, (account_id,)).fetchall()
+            row = conn.execute(ACCOUNT_SQL, (account_id,)).fetchone()
+            prefix_rows = conn.execute(PREFIXES_SQL, (account_id,)).fetchall()
+            name_rows = conn.execute(NAMES_SQL, (account_id,)).fetchall()
             if row is None:
                 raise StoreError("the account row is missing")
             return AccountCache(account_from_row(row, account_id), prefix_rows, name_rows)
@@ -297,7 +297,7 @@ class Lookup:
 
     def _extension(self, cache: AccountCache, account_id: int, ext: str) -> ExtensionSettings:
         try:
-            row = self._conn.execute(_EXTENSION_SQL, (account_id, ext)).fetchone()
+            row = self._conn.execute(EXTENSION_SQL, (account_id, ext)).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"reading settings: {exc}") from exc
         try:

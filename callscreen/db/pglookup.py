@@ -22,13 +22,13 @@ from typing import Any
 from ..policy import AccountSettings, Entry, ExtensionSettings
 from .errors import StoreError, UnknownAccount
 from .lookup import (
-    _ACCOUNT_SQL,
-    _EXTENSION_SQL,
-    _NAMES_SQL,
-    _PREFIXES_SQL,
+    ACCOUNT_SQL,
     DEFAULT_ACCOUNT,
     DEFAULT_ACCOUNT_ID,
+    EXTENSION_SQL,
     MAX_ACCOUNT_NAME,
+    NAMES_SQL,
+    PREFIXES_SQL,
     VERSION_AND_EXACT_SQL,
     AccountCache,
     account_from_row,
@@ -64,10 +64,10 @@ class PgLookup:
             name: translate(sql)
             for name, sql in (
                 ("version_and_exact", VERSION_AND_EXACT_SQL),
-                ("account", _ACCOUNT_SQL),
-                ("extension", _EXTENSION_SQL),
-                ("prefixes", _PREFIXES_SQL),
-                ("names", _NAMES_SQL),
+                ("account", ACCOUNT_SQL),
+                ("extension", EXTENSION_SQL),
+                ("prefixes", PREFIXES_SQL),
+                ("names", NAMES_SQL),
             )
         }
         self.url = url
