@@ -174,8 +174,8 @@ def bench(a: argparse.Namespace) -> dict[str, Any]:
         br.log(f"copied the seed into PostgreSQL in {time.perf_counter() - t0:.1f} s")
         load = br.load_args(a, a.concurrency)
         for rep in range(a.repeat):
-            setups = ["sqlite", "postgresql", "postgresql x2"]
-            if before_src is not None:
+            setups = list(a.setups)
+            if before_src is not None and "sqlite before" not in setups:
                 setups.insert(0, "sqlite before")
             for setup in setups:
                 br.log(f"{setup} (run {rep + 1}/{a.repeat}) ...")
@@ -264,10 +264,11 @@ def report(res: dict[str, Any]) -> str:
     ratios: dict[str, list[float]] = {"calls/s": [], "p99": []}
     for rep in sorted({r["run"] for r in rows}):
         s = next(r for r in rows if r["run"] == rep and r["setup"] == "sqlite")
-        p = next(r for r in rows if r["run"] == rep and r["setup"] == "postgresql")
-        ratios["calls/s"].append(p["calls_per_s"] / s["calls_per_s"])
-        ratios["p99"].append(p["p99_ms"] / s["p99_ms"])
-    cps, p99 = ratios["calls/s"], ratios["p99"]
+        p = next((r for r in rows if r["run"] == rep and r["setup"] == "postgresql"), None)
+        if p is not None:
+            ratios["calls/s"].append(p["calls_per_s"] / s["calls_per_s"])
+            ratios["p99"].append(p["p99_ms"] / s["p99_ms"])
+    cps, p99 = ratios["calls/s"] or [0.0], ratios["p99"] or [0.0]
     befores = [
         (
             next(r for r in rows if r["run"] == rep and r["setup"] == "sqlite"),
@@ -304,6 +305,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="REV",
         default=None,
         help="also run the SQLite path as of git revision REV, side by side (no regression)",
+    )
+    p.add_argument(
+        "--setups",
+        type=lambda v: [x.strip() for x in v.split(",") if x.strip()],
+        default=["sqlite", "postgresql", "postgresql x2"],
+        help="which setups, in this order within each run (with --before: 'sqlite before' too)",
     )
     p.add_argument("--json", action="store_true", help="also print the raw rows as JSON")
     return p.parse_args(argv)

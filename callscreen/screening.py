@@ -198,7 +198,7 @@ class Screener:
         account, settings, decision = await self._decide_later(ext, caller, name)
         self.metrics.call(decision, time.perf_counter() - t0)
         variables = channel_variables(decision)
-        aid = account.account_id
+        aid = (account.account_id, name)  # the call log's account, the log line's name
         # The same steps as _act's, as awaits: this coroutine is the conversation (the
         # server closes the connection when it returns, so no reply may be left to a callback).
         if decision.treatment is Treatment.CHALLENGE:
@@ -227,7 +227,7 @@ class Screener:
     ) -> Awaitable[None] | None:
         """Set the variables and run the treatment of a decided call."""
         variables = channel_variables(decision)
-        aid = account.account_id
+        aid = (account.account_id, name)  # the call log's account, the log line's name
         if decision.treatment is None:
             self._got_through(started, name, ext, caller)
 
@@ -257,7 +257,7 @@ class Screener:
         self,
         session: AgiSession,
         started: float,
-        account_id: int,
+        account_id: tuple[int, str],
         ext: str,
         caller: Caller,
         decision: Decision,
@@ -326,7 +326,9 @@ class Screener:
                 outcome += f", {done}"
         finally:
             session.close()
-            self._finish(session, started, account.account_id, ext, caller, decision, outcome)
+            self._finish(
+                session, started, (account.account_id, name), ext, caller, decision, outcome
+            )
         if remember:
             await self._remember(session, account.account_id, name, ext, caller, remember)
 
@@ -382,7 +384,7 @@ class Screener:
         self,
         session: AgiSession,
         started: float,
-        account_id: int,
+        account_id: tuple[int, str],
         ext: str,
         caller: Caller,
         settings: ExtensionSettings,
@@ -417,7 +419,7 @@ class Screener:
         self,
         session: AgiSession,
         started: float,
-        account_id: int,
+        account: tuple[int, str],
         ext: str,
         caller: Caller,
         decision: Decision,
@@ -431,8 +433,8 @@ class Screener:
         """
         name = session.env.get("agi_calleridname")
         outcome = outcome or ("hangup" if session.hung_up else "")
-        account = account_of(session.env)
-        self._log(started, ext, caller, name, account, decision, outcome, self.call_lines)
+        account_id, account_name = account
+        self._log(started, ext, caller, name, account_name, decision, outcome, self.call_lines)
         if self.recorder is not None and account_id:
             self.recorder.record(
                 CallRecord(

@@ -76,6 +76,17 @@ VERSION_AND_EXACT_SQL = (
 )
 
 
+#: The same, for an account whose id is known (cached by name at the current version).
+VERSION_AND_EXACT_BY_ID_SQL = (
+    "SELECT NULL, CAST(version AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    "FROM settings_version WHERE id = 1 UNION ALL "
+    f"SELECT {_ENTRY_COLUMNS} FROM entries "
+    "WHERE account_id = ? AND value = ? AND prefix = 0 "
+    "AND (scope = 'account' OR ext = ?) AND field = 'number' "
+    "AND (expires_at IS NULL OR expires_at > ?)"
+)
+
+
 def entry_from_row(row: tuple[Any, ...]) -> Entry:
     id_, scope, kind, value, prefix, raw, ext, note, field = row
     return Entry(
@@ -267,17 +278,30 @@ class Lookup:
         if len(account) > MAX_ACCOUNT_NAME:
             raise UnknownAccount(account[:MAX_ACCOUNT_NAME] + "...")
         now = time.time()
+        number = e164 or ""
+        account_id = self._ids.get(account)
         try:
-            rows = self._conn.execute(
-                VERSION_AND_EXACT_SQL, (account, account, e164 or "", ext, now)
-            ).fetchall()
+            if account_id is not None:
+                # The id this name had at the cached version: valid while the version holds
+                # (adding or removing an account moves it); else asked by name, once.
+                rows = self._conn.execute(
+                    VERSION_AND_EXACT_BY_ID_SQL, (account_id, number, ext, now)
+                ).fetchall()
+                if rows and rows[0][0] is None and rows[0][1] != self._version:
+                    account_id = None
+                    self._ids = {DEFAULT_ACCOUNT: DEFAULT_ACCOUNT_ID}
+            if account_id is None:
+                rows = self._conn.execute(
+                    VERSION_AND_EXACT_SQL, (account, account, number, ext, now)
+                ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"reading entries: {exc}") from exc
         if not rows or rows[0][0] is not None:
             raise StoreError("the settings_version row is missing")
-        if rows[0][2] is None:
-            raise UnknownAccount(account)
-        account_id = self._ids[account] = int(rows[0][2])
+        if account_id is None:
+            if rows[0][2] is None:
+                raise UnknownAccount(account)
+            account_id = self._ids[account] = int(rows[0][2])
         cache = self._cache(rows[0][1], account_id)
         settings = cache.extensions.get(ext) or self._extension(cache, account_id, ext)
         found = [entry_from_row(r) for r in rows[1:]]

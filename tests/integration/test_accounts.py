@@ -98,3 +98,21 @@ async def test_block_last_works_in_the_phones_own_account(
     # The default account's 102 had no caller: nothing to block there; no such account: error.
     assert (await block_last(port, "102"))["CALLSCREEN_BLOCK_STATUS"] == "NOCALLER"
     assert (await block_last(port, "102", "nope"))["CALLSCREEN_BLOCK_STATUS"] == "ERROR"
+
+
+async def test_an_account_removed_and_added_again_is_read_afresh(
+    port: int, store: Store, acme: Store
+) -> None:
+    """The server keeps each account's id by name between calls: a removal (and a new
+    account of the same name, with another id) must show on the very next call."""
+    t = await place_call(port, args=["101", "acme"], callerid=SPAMMER)
+    assert t.commands[0] == mset("BLOCKED", "ext-blocklist", "busy")
+    await store.account_remove("acme", force=True)
+    t = await place_call(port, args=["101", "acme"], callerid=SPAMMER)
+    assert t.commands == [mset("ALLOWED", "error")]
+    await store.account_add("other")  # takes an id, so acme's next one differs
+    row = await store.account_add("acme")
+    again = store.scoped(row.id, "acme")
+    await again.set_extension("101", enabled=True, treatment=Treatment.BUSY)
+    t = await place_call(port, args=["101", "acme"], callerid=SPAMMER)
+    assert t.commands == [mset("ALLOWED", "not-listed")]  # the new acme lists nothing
