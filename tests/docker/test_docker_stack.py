@@ -501,7 +501,11 @@ async def test_a_server_that_exits_is_restarted(stack: Stack, ami: Ami) -> None:
         return int(stack.podman("inspect", "--format", "{{.RestartCount}}", name).stdout)
 
     before = restarts()
-    stack.podman("exec", name, "python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)")
+    # The exec's own status is not the point (and not reliable): when PID 1 ends first, podman
+    # tears the exec session down with the container and reports 255. The restart is checked.
+    stack.podman(
+        "exec", name, "python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)", check=False
+    )
     deadline = time.monotonic() + 30
     while restarts() == before:
         assert time.monotonic() < deadline, "the callscreen container was not restarted"
