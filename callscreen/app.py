@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import logfmt
+from . import compiled, logfmt
 from .challenge import ChallengeConfig
 from .db.backup import ServerLock
 from .db.errors import StoreError
@@ -140,6 +140,10 @@ class Server:
         self.addresses = await self.agi.start(c.host, c.port)
         for host, port in self.addresses:
             log.info("listening on %s:%d (database %s)", host, port, display(c.db))
+        log.info(
+            "call path: %s",
+            "compiled (mypyc)" if compiled() else "interpreted (not compiled: see setup.py)",
+        )
         if c.metrics_port is not None:
             self.metrics = MetricsServer(lambda: exposition(self), self.health)
             self.metrics_addresses = await self.metrics.start(c.metrics_host, c.metrics_port)

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from .protocol import AgiEnv, ProtocolError, ReplyParser
 from .session import AgiError, AgiSession, ConnectionClosed
@@ -244,7 +244,10 @@ class FastAGIServer:
             lambda: _Connection(self), host, port, reuse_address=True, backlog=4096
         )
         self._servers.append(server)
-        return [s.getsockname()[:2] for s in server.sockets]
+        # uvloop's ``sockets`` is a list where typeshed says tuple: read it untyped, or the
+        # compiled module's type check (mypyc, setup.py) refuses it.
+        untyped: Any = server
+        return [tuple(s.getsockname()[:2]) for s in untyped.sockets]
 
     @property
     def active_tasks(self) -> list[asyncio.Task[None]]:

@@ -40,6 +40,9 @@ def test_the_wheel_has_every_data_file(wheel: Path) -> None:
         if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc",)
     }
     assert source - names == set()
+    # The call path is compiled (setup.py's COMPILED), each beside its .py source.
+    for module in ("screening", "fastagi/server", "db/lookup"):
+        assert any(n.startswith(f"callscreen/{module}.cpython-") for n in names), module
     for must in (
         "callscreen/data/callscreen.conf",
         "callscreen/data/systemd/callscreen.service",
@@ -73,6 +76,16 @@ def test_install_init_serve_and_a_screened_call(wheel: Path, tmp_path: Path) -> 
         cwd=tmp_path,
     ).stdout
     assert where.startswith(str(env_dir)), where  # the installed copy, not the checkout
+    # This machine has a C compiler: the wheel's call path is compiled (setup.py), and the
+    # screened call below runs through the compiled modules.
+    built = subprocess.run(
+        [str(env_dir / "bin/python"), "-c", "import callscreen; print(callscreen.compiled())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert built.strip() == "True"
 
     cfg, port, web_port = tmp_path / "cs.toml", free_port(), free_port()
     init = subprocess.run(
@@ -108,6 +121,7 @@ def test_install_init_serve_and_a_screened_call(wheel: Path, tmp_path: Path) -> 
     web = Running([cs, "--config", str(cfg), "web"], cwd=tmp_path)
     try:
         server.wait_for(rf"listening on 127\.0\.0\.1:{port}")
+        server.wait_for(r"call path: compiled \(mypyc\)")
         t = call(port, "+13035551212")
         assert t.variables["CALLSCREEN_RESULT"] == "BLOCKED" and "Busy" in t.apps
         web.wait_for(rf"web listening on http://127\.0\.0\.1:{web_port}")
