@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(VENV)/bin/callscreen serve
 
-# The wheel to install on a PBX (README: Install on a PBX): dist/callscreen-VERSION-py3-none-any.whl
+# The wheel to install on a PBX (README: Install on a PBX): dist/callscreen-VERSION-cp311-...whl,
+# its call path compiled by mypyc (setup.py); CALLSCREEN_COMPILE=0 makes a py3-none-any wheel.
 wheel: $(STAMP)
 	$(PY) -m pip wheel -q --no-deps -w dist .
 

@@ -46,10 +46,14 @@ def _wanted() -> bool:
     setting = os.environ.get("CALLSCREEN_COMPILE", "auto").strip().lower()
     if setting in ("0", "no", "false"):
         return False
-    if setting in ("1", "yes", "true"):
+    if _required():
         return True
     # setuptools runs these commands for `pip install -e .` (PEP 660) and `setup.py develop`.
     return not any(cmd in sys.argv for cmd in ("editable_wheel", "develop"))
+
+
+def _required() -> bool:
+    return os.environ.get("CALLSCREEN_COMPILE", "auto").strip().lower() in ("1", "yes", "true")
 
 
 def _extensions() -> list[object]:
@@ -58,10 +62,12 @@ def _extensions() -> list[object]:
     try:
         from mypyc.build import mypycify
     except ImportError:  # pyproject.toml's build requirements bring it; a bare setup.py may not
+        if _required():
+            raise
         print("callscreen: mypyc not found: installing the interpreted modules", file=sys.stderr)
         return []
     exts = mypycify(COMPILED, opt_level="3", debug_level="0", group_name="callscreen")
-    if os.environ.get("CALLSCREEN_COMPILE", "auto").strip().lower() not in ("1", "yes", "true"):
+    if not _required():
         for ext in exts:  # no compiler here: the interpreted modules, same behaviour
             ext.optional = True
     return list(exts)

@@ -42,11 +42,14 @@ MIXES = {
     "default": MIX,
     "block-heavy": "allowed=30,blocked=50,anonymous=10,voicemail=5,torture=5",
 }
-#: ``ours`` runs with the defaults (what users run: ``--log-level info``, one call line each);
-#: the variants add options, for a row per log setting.
+#: ``ours`` runs with the defaults (what users run: the installed build, whose call path is
+#: compiled by mypyc (setup.py), ``--log-level info``, one call line each); the variants add
+#: options, for a row per log setting, or run the interpreted modules (``ours-pure``: what an
+#: editable checkout or a build without a C compiler runs).
 OURS_VARIANTS: dict[str, tuple[str, ...]] = {
     "ours": (),
     "ours-warning": ("--log-level", "warning"),
+    "ours-pure": (),
 }
 QUICK_MIX = "allowed=50,blocked=25,anonymous=10,torture=10,voicemail=5"
 PARTS = ("throughput", "scale", "startup", "memory", "profile")
@@ -82,10 +85,39 @@ def pinned(cpu: int, cmd: list[str]) -> list[str]:
 #: directory made at the start of a run (see snapshot_ours), so every run of the benchmark
 #: measures the same code even while someone edits the working tree.
 OURS_SRC: Path | None = None
+#: The same snapshot without the compiled modules (``ours-pure``); None: the checkout's.
+OURS_PURE_SRC: Path | None = None
+
+
+def compile_ours(src: Path) -> tuple[Path, bool]:
+    """Build the compiled call path into a copy of the snapshot ``src`` (setup.py's own build,
+    as a wheel gets it: ``build_ext --inplace``); returns (the copy, whether it compiled).
+    ``src`` itself stays interpreted (``ours-pure``). A revision from before setup.py existed
+    has no compiled build: the copy is then the same as ``src``."""
+    dst = src.parent / f"{src.name}-compiled"
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    setup_py = src / "setup.py"
+    if not setup_py.exists():
+        return dst, False
+    t0 = time.perf_counter()
+    p = subprocess.run(
+        [PY, "setup.py", "-q", "build_ext", "--inplace"],
+        cwd=dst,
+        env={**os.environ, "CALLSCREEN_COMPILE": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if p.returncode != 0 or not list((dst / "callscreen").glob("screening.*.so")):
+        raise RuntimeError(f"compiling the call path failed:\n{p.stderr[-3000:]}")
+    log(f"  compiled the call path (mypyc) in {time.perf_counter() - t0:.0f} s")
+    return dst, True
 
 
 def snapshot_ours(workdir: Path, rev: str) -> tuple[Path, str]:
-    """Copy callscreen/ (the working tree, or ``rev`` from git) to workdir/ours-src."""
+    """Copy callscreen/ and what builds it (the working tree, or ``rev`` from git) to
+    workdir/ours-src."""
     dst = workdir / "ours-src"
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
@@ -97,16 +129,27 @@ def snapshot_ours(workdir: Path, rev: str) -> tuple[Path, str]:
 
     if rev == "worktree":
         shutil.copytree(
-            REPO / "callscreen", dst / "callscreen", ignore=shutil.ignore_patterns("__pycache__")
+            REPO / "callscreen",
+            dst / "callscreen",
+            ignore=shutil.ignore_patterns("__pycache__", "*.so"),
         )
+        for name in BUILD_FILES:
+            shutil.copy(REPO / name, dst / name)
         desc = f"working tree at {git('describe', '--always', '--dirty')}"
     else:
+        present = git("ls-tree", "--name-only", rev, *BUILD_FILES).split()
         archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", rev, "callscreen"], capture_output=True, check=True
+            ["git", "-C", str(REPO), "archive", rev, "callscreen", *present],
+            capture_output=True,
+            check=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(dst)], input=archive, check=True)
         desc = f"{rev} = {git('rev-parse', '--short', rev)}"
     return dst, desc
+
+
+#: What setup.py needs besides callscreen/ to build the compiled modules.
+BUILD_FILES = ("setup.py", "pyproject.toml", "README.md")
 
 
 def ours_cmd(db: Path, port: int, torture_max: float = 3600) -> list[str]:
@@ -235,7 +278,10 @@ def running(name: str, db: Path, workdir: Path, extra: tuple[str, ...] = ()) -> 
     log_path = workdir / f"{name}.log"
     cmd = pinned(0, [*server_cmd(name, db, port), *extra])
     t0 = time.perf_counter()
-    cwd = OURS_SRC if name.startswith("ours") and OURS_SRC is not None else REPO
+    if name == "ours-pure":
+        cwd = OURS_PURE_SRC or REPO
+    else:
+        cwd = OURS_SRC if name.startswith("ours") and OURS_SRC is not None else REPO
     with open(log_path, "ab") as logf:
         proc = subprocess.Popen(
             cmd, cwd=cwd, stdout=logf, stderr=logf, preexec_fn=_nofile, start_new_session=True
@@ -895,8 +941,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--parts", default=",".join(PARTS[:4]), help=f"of {','.join(PARTS)}")
     ap.add_argument(
         "--servers",
-        default="ours,peer,ceiling",
-        help="of ours (the defaults), ours-warning, peer, ceiling",
+        default="ours,ours-pure,peer,ceiling",
+        help="of ours (as installed: compiled, the defaults), ours-warning, ours-pure "
+        "(interpreted), peer, ceiling",
     )
     ap.add_argument("--concurrency", default="50,500")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
@@ -957,7 +1004,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global REUSE_SEEDS, OURS_SRC, QUIET_WAIT
+    global REUSE_SEEDS, OURS_SRC, OURS_PURE_SRC, QUIET_WAIT
     a = parse_args(argv)
     if a.report_from:
         res = json.loads(a.report_from.read_text())
@@ -973,8 +1020,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         if not a.quick:
-            OURS_SRC, desc = snapshot_ours(workdir, a.ours_from)
-            sys.path.insert(0, str(OURS_SRC))  # the seeder uses the same callscreen
+            OURS_PURE_SRC, desc = snapshot_ours(workdir, a.ours_from)
+            OURS_SRC, built = compile_ours(OURS_PURE_SRC)
+            desc += ", call path compiled (mypyc)" if built else ", interpreted (no setup.py)"
+            sys.path.insert(0, str(OURS_PURE_SRC))  # the seeder uses the same callscreen
             log(f"measuring callscreen from {desc}")
         if a.quick:
             res = smoke(workdir, tuple(a.servers))
