@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import time
@@ -56,6 +57,12 @@ class ServerStats:
     handler_errors: int = 0
 
 
+def peer_of(transport: asyncio.BaseTransport | None) -> str:
+    """``host:port`` of a connection's peer, or ``?``."""
+    peername = transport.get_extra_info("peername") if transport is not None else None
+    return f"{peername[0]}:{peername[1]}" if peername else "?"
+
+
 class _Connection(asyncio.Protocol):
     __slots__ = ("_buf", "_parser", "_peer", "deadline", "server", "session", "task", "transport")
 
@@ -73,8 +80,7 @@ class _Connection(asyncio.Protocol):
     def peer(self) -> str:
         """``host:port`` of the peer, for log lines (looked up only when needed)."""
         if self._peer is None:
-            peername = self.transport.get_extra_info("peername") if self.transport else None
-            self._peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+            self._peer = peer_of(self.transport)
         return self._peer
 
     # -- asyncio callbacks ---------------------------------------------------------------------
@@ -148,11 +154,15 @@ class _Connection(asyncio.Protocol):
     def _start(self, header: bytes) -> None:
         assert self.transport is not None
         transport = self.transport
+        # The session's peer is looked up from the transport, not through this object: a
+        # closure over self would make a reference cycle (connection -> session -> closure ->
+        # connection), and every call would leave its objects to the garbage collector instead
+        # of being freed when the connection closes (measured: ~14 objects a call, issue #16).
         self.session = AgiSession(
             AgiEnv(header),
             transport.write,
             transport.close,
-            lambda: self.peer,
+            functools.partial(peer_of, transport),
             self.server.limits.reply_timeout,
         )
         session = self.session
