@@ -74,7 +74,8 @@ def _already_normal(text: str, region: str) -> str | None:
 
     - ``+CC…`` (E.164 already): phonenumbers only changes it when the digits after the
       country code start with that country's national prefix (``+44 0…``): then fall back;
-    - ten digits ``NXXNXXXXXX`` in a +1 region: ``+1`` and the digits.
+    - ten digits ``NXXNXXXXXX`` in a +1 region: ``+1`` and the digits; the same with the
+      national prefix, ``1NXXNXXXXXX`` (the form many NANP trunks send): ``+`` and the digits.
     """
     if text[0] == "+":
         if not _E164_DIGITS.fullmatch(text):
@@ -89,6 +90,8 @@ def _already_normal(text: str, region: str) -> str | None:
         return None
     if _NANP_NATIONAL.fullmatch(text) and _metadata(region).country_code == 1:
         return "+1" + text
+    if text[0] == "1" and _NANP_NATIONAL.fullmatch(text, 1) and _metadata(region).country_code == 1:
+        return "+" + text
     return None
 
 

@@ -174,6 +174,20 @@ def test_fast_path_national_nanp_agrees_with_phonenumbers(number: str, region: s
     assert (fast is not None) == (region in ("US", "CA", "JM"))
 
 
+@given(
+    st.from_regex(r"1[0-9]{10}", fullmatch=True),
+    st.sampled_from(["US", "CA", "JM", "PR", "GB", "DE"]),
+)
+def test_fast_path_nanp_with_national_prefix_agrees_with_phonenumbers(
+    number: str, region: str
+) -> None:
+    fast = _already_normal(number, region)
+    if fast is not None:
+        assert fast == _phonenumbers_e164(number, region)
+    if number[1] in "23456789" and region in ("US", "CA", "JM", "PR"):
+        assert fast == "+" + number  # taken, not left to phonenumbers
+
+
 _KEYS = st.sampled_from(["agi_arg_1", "agi_callerid", "agi_extension", "agi_x", "agi_arg_10"])
 
 
