@@ -226,11 +226,25 @@ def quote(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+#: Command lines built before, by (verb, args): a server sends the same few lines again and
+#: again (``EXEC MSet`` with one of a dozen decisions, ``EXEC Busy``). Bounded: cleared when
+#: full, so arguments that vary cannot grow it.
+_COMMANDS: dict[tuple[str, tuple[str, ...]], bytes] = {}
+_MAX_CACHED_COMMANDS = 512
+
+
 def command(verb: str, *args: str) -> bytes:
     """Build one command line: ``verb`` is ours (``"EXEC Busy"``) and sent as is; each of
     ``args`` is quoted, so it reaches Asterisk as exactly one argument."""
+    key = (verb, args)
+    data = _COMMANDS.get(key)
+    if data is not None:
+        return data
     line = " ".join([verb, *(quote(a) for a in args)]) + "\n"
     data = line.encode("utf-8")
     if len(data) > MAX_COMMAND_BYTES:
         raise ValueError(f"AGI command longer than {MAX_COMMAND_BYTES} bytes")
+    if len(_COMMANDS) >= _MAX_CACHED_COMMANDS:
+        _COMMANDS.clear()
+    _COMMANDS[key] = data
     return data

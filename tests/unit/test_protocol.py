@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callscreen.fastagi.protocol import (
+    _COMMANDS,
     REPLY_KINDS,
     Reply,
     ReplyKind,
@@ -95,4 +96,17 @@ def test_command_is_one_line() -> None:
     assert command("EXEC VoiceMail", "101@default,u") == b'EXEC VoiceMail "101@default,u"\n'
     assert command("SET VARIABLE", "X", 'a"\nb').count(b"\n") == 1
     with pytest.raises(ValueError):
+        command("EXEC Set", "x" * 9000)
+
+
+def test_command_lines_built_once_are_the_same_bytes_and_the_cache_stays_bounded() -> None:
+    first = command("EXEC MSet", "CALLSCREEN_RESULT=ALLOWED,CALLSCREEN_REASON=not-listed")
+    assert command("EXEC MSet", "CALLSCREEN_RESULT=ALLOWED,CALLSCREEN_REASON=not-listed") is first
+    assert first == b'EXEC MSet "CALLSCREEN_RESULT=ALLOWED,CALLSCREEN_REASON=not-listed"\n'
+    for i in range(2000):  # arguments that vary (a caller's text) do not grow it without end
+        assert command("SET VARIABLE", "X", f'caller "{i}"\n') == (
+            f'SET VARIABLE "X" "caller \\"{i}\\" "\n'.encode()
+        )
+    assert len(_COMMANDS) <= 512
+    with pytest.raises(ValueError):  # a refused line is refused every time, never cached
         command("EXEC Set", "x" * 9000)
