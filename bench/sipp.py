@@ -452,6 +452,16 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         )
         for port, extra in ((floor_port, ()), (mset_port, ("--mset",)))
     ]
+    build = "interpreted (--pure)"
+    saved_path = os.environ.get("PYTHONPATH")
+    if not a.pure:  # the installed build: the call path compiled (setup.py), as bench.run's ours
+        from bench import run as brun
+
+        src, _desc = brun.snapshot_ours(workdir, "worktree")
+        compiled, built = brun.compile_ours(src)
+        if built:  # the venv's `callscreen` script imports from PYTHONPATH before the checkout
+            os.environ["PYTHONPATH"] = str(compiled)
+            build = "compiled (mypyc)"
     server = bed.Server(workdir / "bench.db", workdir)  # callscreen serve, the defaults
     asterisk = None
     runs: list[dict[str, Any]] = []
@@ -493,7 +503,13 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
             floor.terminate()
             floor.wait(10)
         floor_log.close()
+        if saved_path is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved_path
     srv_log = server.log.read_text(errors="replace")
+    if f"call path: {build.split(' (')[0]}" not in srv_log:
+        raise RuntimeError(f"callscreen serve did not run the {build} build:\n{srv_log[:2000]}")
     allowed = srv_log.count(f"call to {EXT} from {CALLER}: ALLOWED")
     screened_calls = sum(r["calls"] for r in runs if r["way"] == "screened") + min(20, a.calls)
     res = {
@@ -502,6 +518,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         "rounds": a.rounds,
         "entries": a.entries,
         "ways": summarize(runs),
+        "build": build,
         "server_call_lines_allowed": allowed,
         "screened_calls_placed": screened_calls,
         "channels_left": left,
@@ -541,7 +558,8 @@ def report(res: dict[str, Any]) -> str:
     d99 = w["screened"]["p99_ms"] - w["floor"]["p99_ms"]
     lines += [
         "",
-        "screened: the shipped routine + callscreen serve (defaults); floor: the same routine + "
+        f"screened: the shipped routine + callscreen serve (defaults, call path "
+        f"{res.get('build', 'interpreted')}); floor: the same routine + "
         "a bare FastAGI server (one SET VARIABLE); floor-mset: the bare server sending EXEC MSet "
         "as callscreen does; plain: no routine. Times from the packets' "
         "kernel timestamps on lo (SIPp p50: SIPp's own, in whole ms, as a cross-check).",
@@ -571,6 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, help="default: a temporary directory")
     ap.add_argument("--keep", action="store_true", help="keep the workdir (logs, rtt files)")
     ap.add_argument("--json", type=Path, help="also write the results (without the raw times)")
+    ap.add_argument(
+        "--pure",
+        action="store_true",
+        help="run callscreen's interpreted modules (default: the call path compiled, as installed)",
+    )
     a = ap.parse_args(argv)
     res = run(a)
     print(report(res))
