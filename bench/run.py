@@ -547,7 +547,11 @@ def part_profile(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any]) ->
                 "250",
                 "-d",
                 str(int(a.duration) + 1),
-                "--nonblocking",
+                # The compiled call path is C: --native names its functions (CPyDef_...) and
+                # the C below them (uvloop, sqlite3, libc system calls); by thread. (It pauses
+                # the server for each sample: --nonblocking cannot read native stacks.)
+                "--native",
+                "--threads",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -579,10 +583,26 @@ _ENTRY_PREFIXES = (
 )
 
 
+#: A compiled function as py-spy --native names it: CPyDef_screening___Screener____finish.
+_COMPILED = re.compile(r"^CPyDef_(\w+?)___(\w+) \(callscreen__mypyc[^)]*\)$")
+#: Where the main thread waits for the next event: not work.
+_IDLE = ("epoll_pwait (", "epoll_wait (")
+
+
+def _frame_name(frame: str) -> str:
+    """``func (file.py:123)`` -> ``func (file.py)`` (by function, not by line); a compiled
+    function -> ``module.Class.method (compiled)``."""
+    if m := _COMPILED.match(frame):
+        return f"{m.group(1)}.{m.group(2).replace('___', '.')} (compiled)"
+    return _LINE.sub(")", frame)
+
+
 def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
+    """The main thread's hot spots (self and inclusive), and each thread's share of samples."""
     self_: Counter[str] = Counter()
     incl: Counter[str] = Counter()
-    total = 0
+    threads: Counter[str] = Counter()
+    total = idle = 0
     if not raw.exists():
         return {"samples": 0}
     for line in raw.read_text(errors="replace").splitlines():
@@ -590,22 +610,40 @@ def hot_spots(raw: Path, top: int = 15) -> dict[str, Any]:
         if not count.isdigit():
             continue
         n = int(count)
+        parts = [f for f in stack.split(";") if f and not f.startswith("process ")]
+        if parts and parts[0].startswith("thread ("):
+            name = parts[0].split(": ", 1)[-1]
+            parts = parts[1:]
+        else:
+            name = "MainThread"
+        if name != "MainThread":
+            threads[name] += n
+            continue
+        if parts and parts[-1].startswith(_IDLE):
+            idle += n
+            continue
+        threads[name] += n
         total += n
-        # "func (file.py:123)" -> "func (file.py)": by function, not by line
-        frames = [_LINE.sub(")", f) for f in stack.split(";") if f and not f.startswith("process ")]
+        frames = [_frame_name(f) for f in parts]
         if frames and frames[-1].startswith("Runner.run (asyncio/runners.py"):
             frames[-1] = "event loop: uvloop's C code (I/O, syscalls)"
         if frames:
             self_[frames[-1]] += n
         for f in set(frames):
             incl[f] += n
+    if not total:
+        return {"samples": 0}
     ours = {
         f: n
         for f, n in incl.items()
-        if "callscreen/" in f and "/bench/" not in f and not f.startswith(_ENTRY_PREFIXES)
+        if ("callscreen/" in f or f.endswith("(compiled)"))
+        and "/bench/" not in f
+        and not f.startswith(_ENTRY_PREFIXES)
     }
     return {
         "samples": total,
+        "idle_main_samples": idle,
+        "threads": {k: v for k, v in threads.most_common()},
         "self": [(f, round(100 * n / total, 1)) for f, n in self_.most_common(top)],
         "inclusive_callscreen": [
             (f, round(100 * n / total, 1))
@@ -857,7 +895,16 @@ def report(res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     for p in prof:
         if p.get("samples"):
             out.append("")
-            out.append(f"profile of ours (py-spy, {p['samples']} samples), self time:")
+            busy = p["samples"]
+            out.append(
+                f"profile of ours (py-spy --native, main thread: {busy} busy samples, "
+                f"{p.get('idle_main_samples', 0)} waiting in epoll left out; other threads' "
+                "samples: "
+                + ", ".join(
+                    f"{k} {v}" for k, v in (p.get("threads") or {}).items() if k != "MainThread"
+                )
+                + "), self time:"
+            )
             out += [f"  {pct:5.1f}%  {f}" for f, pct in p["self"]]
             out.append("inclusive, callscreen frames:")
             out += [f"  {pct:5.1f}%  {f}" for f, pct in p["inclusive_callscreen"]]

@@ -137,13 +137,14 @@ class Server:
         # long as the process: keep it out of the garbage collector's full passes.
         gc.collect()
         gc.freeze()
-        self.addresses = await self.agi.start(c.host, c.port)
-        for host, port in self.addresses:
-            log.info("listening on %s:%d (database %s)", host, port, display(c.db))
+        # Said before "listening": whoever waits for that line can read this one too.
         log.info(
             "call path: %s",
             "compiled (mypyc)" if compiled() else "interpreted (not compiled: see setup.py)",
         )
+        self.addresses = await self.agi.start(c.host, c.port)
+        for host, port in self.addresses:
+            log.info("listening on %s:%d (database %s)", host, port, display(c.db))
         if c.metrics_port is not None:
             self.metrics = MetricsServer(lambda: exposition(self), self.health)
             self.metrics_addresses = await self.metrics.start(c.metrics_host, c.metrics_port)

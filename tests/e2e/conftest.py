@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from .bed import Ami, Asterisk, Cli, Server, asterisk_root, unavailable_reason
+from .bed import (
+    Ami,
+    Asterisk,
+    Cli,
+    Server,
+    asterisk_root,
+    compiled_build,
+    unavailable_reason,
+)
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +60,23 @@ def e2e_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="session")
-def server(e2e_ready: Path, e2e_logs: Path, e2e_db: Path | str) -> Iterator[Server]:
-    srv = Server(e2e_db, e2e_logs)
+def shipped_build(e2e_ready: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """callscreen as a wheel installs it: the call path compiled (setup.py, mypyc)."""
+    return compiled_build(tmp_path_factory.mktemp("compiled"))
+
+
+@pytest.fixture(scope="session")
+def server(
+    e2e_ready: Path, e2e_logs: Path, e2e_db: Path | str, shipped_build: Path
+) -> Iterator[Server]:
+    """The session's server runs the shipped (compiled) build, so every test on it is a call
+    through the real Asterisk into what users install; the servers tests start themselves
+    (faults, accounts, scale) run this checkout's interpreted modules: both are proven."""
+    srv = Server(e2e_db, e2e_logs, build=shipped_build)
     srv.start()
+    if "call path: compiled (mypyc)" not in srv.log.read_text(errors="replace"):
+        srv.stop()
+        pytest.fail(f"the session server is not the compiled build: see {srv.log}")
     try:
         yield srv
     finally:
