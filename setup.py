@@ -36,6 +36,7 @@ COMPILED = [
     "callscreen/numbers.py",
     "callscreen/names.py",
     "callscreen/db/lookup.py",
+    "callscreen/db/callrecord.py",
     "callscreen/logfmt.py",
     "callscreen/metrics.py",
     "callscreen/treatments.py",

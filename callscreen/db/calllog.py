@@ -4,34 +4,15 @@ recent calls and of the audit log."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .. import inert
 from . import audit as _audit
 from .audit import AuditRow
+from .callrecord import CallRecord as CallRecord  # re-exported: the store's row type
 from .connection import StoreBase
 from .reports import CALLS_SQL, LoggedCall
 from .validate import check_ext
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One screened call, for the call log."""
-
-    time: float
-    ext: str
-    caller_raw: str
-    caller_e164: str | None
-    result: str
-    reason: str
-    treatment: str | None
-    entry_id: int | None
-    duration: float
-    uniqueid: str | None = None
-    caller_name: str | None = None  # agi_calleridname as sent (migration 0005)
-    account_id: int = 1  # the account (tenant) the call was for (migration 0010)
-
 
 _CALL_COLUMNS = (
     "time, ext, caller_raw, caller_e164, result, reason, treatment, entry_id, duration, uniqueid, "
