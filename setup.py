@@ -43,18 +43,40 @@ COMPILED = [
 ]
 
 
-def _wanted() -> bool:
-    setting = os.environ.get("CALLSCREEN_COMPILE", "auto").strip().lower()
-    if setting in ("0", "no", "false"):
-        return False
-    if _required():
-        return True
-    # setuptools runs these commands for `pip install -e .` (PEP 660) and `setup.py develop`.
-    return not any(cmd in sys.argv for cmd in ("editable_wheel", "develop"))
+#: setuptools commands that build extensions. Only these run mypyc: pip runs setup.py for the
+#: metadata first (``egg_info``, ``dist_info``), and for an editable install (PEP 660)
+#: ``editable_wheel``; neither needs the compiled modules.
+_BUILDS = ("build", "build_ext", "bdist_wheel", "bdist", "install")
+
+#: mypy options for the build, the same wherever it runs: pip builds in an isolated environment
+#: without callscreen's dependencies, so the checkout's strict settings (pyproject.toml, which
+#: ``make lint`` enforces with the dependencies installed) would fail on imports it cannot see.
+#: Not reading site-packages makes every build alike (third-party values are typed Any, as
+#: they would be there), so a wheel built anywhere compiles the same code the same way.
+_MYPY_OPTIONS = [
+    "--config-file",
+    os.devnull,
+    "--python-version",
+    f"{sys.version_info.major}.{sys.version_info.minor}",
+    "--no-site-packages",
+    "--ignore-missing-imports",
+]
+
+
+def _setting() -> str:
+    return os.environ.get("CALLSCREEN_COMPILE", "auto").strip().lower()
 
 
 def _required() -> bool:
-    return os.environ.get("CALLSCREEN_COMPILE", "auto").strip().lower() in ("1", "yes", "true")
+    return _setting() in ("1", "yes", "true")
+
+
+def _wanted() -> bool:
+    if _setting() in ("0", "no", "false"):
+        return False
+    if any(cmd in sys.argv for cmd in ("editable_wheel", "develop")):
+        return _required()
+    return any(cmd in sys.argv for cmd in _BUILDS)
 
 
 def _extensions() -> list[object]:
@@ -62,14 +84,21 @@ def _extensions() -> list[object]:
         return []
     try:
         from mypyc.build import mypycify
-    except ImportError:  # pyproject.toml's build requirements bring it; a bare setup.py may not
+
+        exts = mypycify(
+            [*_MYPY_OPTIONS, *COMPILED], opt_level="3", debug_level="0", group_name="callscreen"
+        )
+    except (ImportError, SystemExit, Exception) as exc:  # mypyc exits on a type error
         if _required():
             raise
-        print("callscreen: mypyc not found: installing the interpreted modules", file=sys.stderr)
+        print(
+            f"callscreen: not compiling the call path ({type(exc).__name__}: {exc}): "
+            "installing the interpreted modules, which work the same",
+            file=sys.stderr,
+        )
         return []
-    exts = mypycify(COMPILED, opt_level="3", debug_level="0", group_name="callscreen")
     if not _required():
-        for ext in exts:  # no compiler here: the interpreted modules, same behaviour
+        for ext in exts:  # no C compiler here: the interpreted modules, same behaviour
             ext.optional = True
     return list(exts)
 
