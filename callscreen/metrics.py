@@ -12,7 +12,7 @@ import contextlib
 import logging
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .policy import Decision, Reason, Result, Treatment
 
@@ -231,7 +231,10 @@ class MetricsServer:
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
         self._server = await asyncio.start_server(self._handle, host, port, reuse_address=True)
-        return [s.getsockname()[:2] for s in self._server.sockets]
+        # uvloop's ``sockets`` is a list where typeshed says tuple: read it untyped, or the
+        # compiled module's type check (mypyc, setup.py) refuses it (as in FastAGIServer.start).
+        untyped: Any = self._server
+        return [tuple(s.getsockname()[:2]) for s in untyped.sockets]
 
     async def close(self) -> None:
         if self._server is not None:

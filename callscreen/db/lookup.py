@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ..names import NameIndex
 from ..policy import (
@@ -180,7 +180,9 @@ class Lookup:
     sync = True
 
     #: How often (seconds) to check that the file on disk is still the one we read.
-    FILE_CHECK_INTERVAL = 1.0
+    #: Final: a class constant in the compiled build too (mypyc makes a plain one a per-instance
+    #: attribute, and ``Lookup.FILE_CHECK_INTERVAL`` would read a descriptor, not the number).
+    FILE_CHECK_INTERVAL: Final = 1.0
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 50) -> None:
         # A short busy timeout: this runs on the event loop, and a reader in WAL mode only
