@@ -258,10 +258,25 @@ def test_compose_command_uses_options_serve_has() -> None:
     assert _command("web") == ["web"]
 
 
+def stages(path: Path) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(FROM's arguments, the stage's other steps) of each stage of a multi-stage Dockerfile."""
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for instr, args in dockerfile(path):
+        if instr == "FROM":
+            out.append((args, []))
+        else:
+            assert out, f"{path}: {instr} before the first FROM"
+            out[-1][1].append((instr, args))
+    return out
+
+
 def test_callscreen_image_installs_this_package() -> None:
     steps = dockerfile(CALLSCREEN_DOCKERFILE)
-    # Debian's python3 on bookworm-slim, not python:3.11-slim (docker/README.md says why).
-    assert steps[0] == ("FROM", "debian:bookworm-slim")
+    # Debian's python3 on bookworm-slim, not python:3.11-slim (docker/README.md says why), in
+    # the build stage and in the image.
+    assert steps[0][0] == "FROM"
+    froms = [args.split()[0] for instr, args in steps if instr == "FROM"]
+    assert froms and set(froms) == {"debian:bookworm-slim"}, froms
     runs = [args for instr, args in steps if instr == "RUN"]
     assert any(re.search(r"pip install [^&]*\.(\s|$)", r) for r in runs), runs
     entry = [json.loads(args) for instr, args in steps if instr == "ENTRYPOINT"]
@@ -275,3 +290,48 @@ def test_callscreen_image_installs_this_package() -> None:
     for name in ("callscreen", "web"):
         assert service(name)["environment"]["CALLSCREEN_DB"].startswith("/data/")
         assert any(v.endswith(":/data") for v in service(name)["volumes"])
+
+
+def test_callscreen_image_ships_the_compiled_call_path_and_no_compiler() -> None:
+    """Issue #16: the image runs the call path compiled by mypyc (setup.py). A build stage with
+    a C compiler installs the package with CALLSCREEN_COMPILE=1 (no compiler: the build fails
+    instead of quietly installing the interpreted modules) and checks the result; the image
+    copies that virtualenv and installs no compiler of its own."""
+    found = stages(CALLSCREEN_DOCKERFILE)
+    assert len(found) == 2, [f for f, _ in found]  # the build stage, then the image
+    (build_from, build), (image_from, image) = found
+    m = re.fullmatch(r"debian:bookworm-slim\s+AS\s+(\S+)", build_from, re.I)
+    assert m, build_from
+    stage = m.group(1)
+    assert image_from == "debian:bookworm-slim", image_from
+    # tests/docker/test_docker_stack.py finds the stage's leftover images by it.
+    assert ("LABEL", "callscreen.stage=build") in build, build
+
+    def packages(steps: list[tuple[str, str]]) -> set[str]:
+        found: set[str] = set()
+        for instr, args in steps:
+            for cmd in re.findall(r"apt-get install ([^&]*)", args) if instr == "RUN" else []:
+                found |= {w for w in cmd.split() if not w.startswith("-")}
+        return found
+
+    assert {"gcc", "python3-dev", "python3-venv"} <= packages(build), packages(build)
+    assert packages(image) == {"python3"}, packages(image)
+    # setup.py (which modules are compiled, and how) is in the build context and copied.
+    copied = [src for srcs, _ in copies(CALLSCREEN_DOCKERFILE) for src in srcs]
+    assert "setup.py" in copied and "pyproject.toml" in copied, copied
+    # CALLSCREEN_COMPILE=1 is set before the package is installed, and the install is checked.
+    order = [
+        (instr, args)
+        for instr, args in build
+        if (instr == "ENV" and "CALLSCREEN_COMPILE" in args)
+        or (instr == "RUN" and re.search(r"pip install [^&]*\.(\s|$)", args))
+    ]
+    assert [instr for instr, _ in order] == ["ENV", "RUN"], order
+    assert re.search(r"CALLSCREEN_COMPILE=1\b", order[0][1]), order
+    assert "callscreen.compiled()" in order[1][1], order
+    # The image: the build stage's virtualenv, where PATH finds it; nothing else from there.
+    from_stage = [args for instr, args in image if instr in {"COPY", "ADD"} and "--from" in args]
+    assert from_stage == [f"--from={stage} /opt/callscreen /opt/callscreen"], from_stage
+    env = " ".join(args for instr, args in image if instr == "ENV")
+    assert "PATH=/opt/callscreen/bin:$PATH" in env
+    assert not any("CALLSCREEN_COMPILE" in args for instr, args in image if instr == "ENV")

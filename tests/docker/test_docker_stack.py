@@ -62,6 +62,8 @@ PODMAN = ["podman", "--runtime", "runc"]
 ULIMITS = "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
 # What the README calls "small"; the measured sizes are in docker/README.md.
 MAX_SIZE_MB = {"callscreen": 250, "asterisk": 450}
+# The LABEL of docker/callscreen/Dockerfile's build stage (tests/docker/test_docker_files.py).
+BUILD_STAGE_LABEL = "callscreen.stage=build"
 
 
 # --- what docker/README.md says --------------------------------------------------------------
@@ -271,6 +273,29 @@ def keep_as_cache(*images: str) -> None:
             subprocess.run([*PODMAN, "rmi", old], capture_output=True)
 
 
+def keep_one_build_stage() -> None:
+    """docker/callscreen/Dockerfile's build stage (the compiler, Python's headers, the compiled
+    virtualenv) stays behind as an image without a name (podman keeps it as the next build's
+    cache): keep the newest, not one per run. Only unnamed images with the stage's label."""
+    found = subprocess.run(
+        [*PODMAN, "images", "-q", "--no-trunc", "--filter", "dangling=true",
+         "--filter", f"label={BUILD_STAGE_LABEL}"],
+        capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    created = {}
+    for image in set(found):
+        res = subprocess.run(
+            [*PODMAN, "image", "inspect", "--format", "{{.Created.UnixNano}}", image],
+            capture_output=True,
+            text=True,
+        )
+        if res.returncode == 0:
+            created[image] = int(res.stdout.strip())
+    for image in sorted(created, key=created.__getitem__)[:-1]:
+        # Refused (and left alone) while a parallel build still uses it.
+        subprocess.run([*PODMAN, "rmi", image], capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     reason = unavailable_reason()
@@ -343,6 +368,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [*compose_argv, "down", "-v"], cwd=DOCKER, env=env, capture_output=True, timeout=120
         )
         keep_as_cache(images["callscreen"], images["asterisk"])
+        keep_one_build_stage()
         (workdir / "timings.json").write_text(json.dumps(st.timings, indent=2))
 
 
@@ -398,6 +424,21 @@ def test_images_are_small_non_root_healthchecked_and_listen_on_loopback(stack: S
         port = int(stack.env[variable])
         assert listeners(port) == [f"127.0.0.1:{port}"], variable
     assert listeners(stack.ami_port) == [f"127.0.0.1:{stack.ami_port}"]
+
+
+def test_the_call_path_is_compiled_and_the_image_has_no_compiler(stack: Stack) -> None:
+    """Issue #16: the image runs the call path compiled by mypyc (setup.py; the Dockerfile's
+    build stage), both services, and `serve` says so at start. The compiler stayed in the
+    build stage."""
+    for service in ("callscreen", "web"):
+        name = stack.container(service)
+        probe = "import callscreen; print(callscreen.compiled())"
+        out = stack.podman("exec", name, "python3", "-c", probe).stdout
+        assert out.strip() == "True", (service, out)
+        cc = stack.podman("exec", name, "sh", "-c", "command -v gcc cc c99", check=False)
+        assert cc.returncode != 0 and not cc.stdout.strip(), (service, cc.stdout)
+    logs = stack.podman("logs", stack.container("callscreen"))
+    assert "call path: compiled (mypyc)" in logs.stdout + logs.stderr, logs.stderr[-2000:]
 
 
 def test_health_check_fails_when_the_server_is_not_serving(stack: Stack) -> None:
