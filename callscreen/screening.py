@@ -266,22 +266,8 @@ class Screener:
         """The blocked path most calls take (issue #16): ``MSet``, ``EXEC Busy``, close, as two
         reply callbacks like an allowed call's one: no task, no coroutine, no future. The same
         steps as :meth:`_treat` with :func:`treatments.busy` (an unanswered channel)."""
-
-        def busy_done(reply: Reply | None) -> None:  # the connection is closed
-            outcome = "" if reply is None else "busy"
-            self._finish(session, started, account_id, ext, caller, decision, outcome)
-
-        def set_done(reply: Reply | None) -> None:
-            outcome = self._set_failed(session, reply)
-            if outcome or session.hung_up or session.closed:
-                session.close()  # fail open / the caller is gone: hand the channel back
-                self._finish(session, started, account_id, ext, caller, decision, outcome)
-                return
-            session.send_then(
-                "EXEC Busy", done=busy_done, timeout=self.treatment_config.busy_timeout, close=True
-            )
-
-        session.send_then("EXEC MSet", variables, done=set_done)
+        call = _BusyCall(self, session, started, account_id, ext, caller, decision)
+        session.send_then("EXEC MSet", variables, done=call.set_done)
 
     async def _challenge(
         self,
@@ -494,3 +480,59 @@ class Screener:
                 # Fields for --log-format json (callscreen.logfmt.CALL_FIELDS).
                 extra={"call": (*call, round(ms, 2), name, account)},
             )
+
+
+class _BusyCall:
+    """One call's Busy treatment as two reply callbacks (:meth:`Screener._busy`).
+
+    An object rather than two nested functions: compiled (mypyc), nested functions that name
+    each other share one environment object that holds them both, a reference cycle that left
+    every blocked call's objects to the garbage collector."""
+
+    __slots__ = ("account_id", "caller", "decision", "ext", "screener", "session", "started")
+
+    def __init__(
+        self,
+        screener: Screener,
+        session: AgiSession,
+        started: float,
+        account_id: tuple[int, str],
+        ext: str,
+        caller: Caller,
+        decision: Decision,
+    ) -> None:
+        self.screener = screener
+        self.session = session
+        self.started = started
+        self.account_id = account_id
+        self.ext = ext
+        self.caller = caller
+        self.decision = decision
+
+    def set_done(self, reply: Reply | None) -> None:
+        session = self.session
+        outcome = self.screener._set_failed(session, reply)
+        if outcome or session.hung_up or session.closed:
+            session.close()  # fail open / the caller is gone: hand the channel back
+            self.finish(outcome)
+            return
+        session.send_then(
+            "EXEC Busy",
+            done=self.busy_done,
+            timeout=self.screener.treatment_config.busy_timeout,
+            close=True,
+        )
+
+    def busy_done(self, reply: Reply | None) -> None:  # the connection is closed
+        self.finish("" if reply is None else "busy")
+
+    def finish(self, outcome: str) -> None:
+        self.screener._finish(
+            self.session,
+            self.started,
+            self.account_id,
+            self.ext,
+            self.caller,
+            self.decision,
+            outcome,
+        )
