@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint unit e2e docker browser postgres screenshots fuzz bench bench-sipp asterisk-root container-bases systemd-tools wheel clean
+.PHONY: serve test lint unit e2e docker browser postgres compiler screenshots fuzz bench bench-sipp asterisk-root container-bases systemd-tools wheel clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +40,12 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+# A C compiler: the wheel, tests/install/test_compiled.py and the e2e session server build the
+# call path with mypyc (setup.py). Python's headers come with the interpreter (pyenv, python3-dev).
+compiler:
+	@command -v gcc >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null; }
+
 # podman, runc, and the images docker/*/Dockerfile start FROM (debootstrap, cached; needs root).
 container-bases:
 	bash scripts/container-bases.sh
@@ -49,13 +55,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check callscreen tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) asterisk-root browser systemd-tools container-bases postgres lint
+test: $(STAMP) compiler asterisk-root browser systemd-tools container-bases postgres lint
 	$(VENV)/bin/pytest -q
 
-unit: $(STAMP) postgres
+unit: $(STAMP) compiler postgres
 	$(VENV)/bin/pytest -q tests/unit tests/integration tests/web tests/install
 
-e2e: $(STAMP) asterisk-root browser postgres
+e2e: $(STAMP) compiler asterisk-root browser postgres
 	$(VENV)/bin/pytest -q tests/e2e
 
 # The README's screenshots of the portal (user and admin pages, desktop and phone widths).
@@ -67,13 +73,13 @@ docker: $(STAMP) container-bases
 	$(VENV)/bin/pytest -q tests/docker
 
 # The benchmark: ours vs a panoramisk peer vs a bare ceiling, scale, start-up, memory (~8 min).
-bench: $(STAMP)
+bench: $(STAMP) compiler
 	$(PY) -m bench.run
 
 # Call setup through the real Asterisk (SIPp, 100 calls/s): the shipped routine with callscreen
 # vs a bare FastAGI server vs no routine, INVITE -> 200 OK p50/p99 (~4 min; root). Installs SIPp
 # (Debian's sip-tester) and builds the Asterisk root filesystem when missing.
-bench-sipp: $(STAMP)
+bench-sipp: $(STAMP) compiler
 	$(PY) -m bench.sipp
 
 # A long run of mixed calls; file descriptors, tasks and memory sampled every 10 s.
