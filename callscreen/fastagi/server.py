@@ -164,6 +164,7 @@ class _Connection(asyncio.Protocol):
             transport.close,
             functools.partial(peer_of, transport),
             self.server.limits.reply_timeout,
+            self.server.loop_time,
         )
         session = self.session
         try:

@@ -39,6 +39,7 @@ class AgiSession:
     """
 
     __slots__ = (
+        "_clock",
         "_close_after",
         "_close_transport",
         "_closed",
@@ -62,8 +63,13 @@ class AgiSession:
         close: _Closer,
         peer: _Peer | str = "",
         reply_timeout: float = 10.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.env = env
+        #: The event loop's clock (``loop.time``), for reply deadlines; None: asked from the
+        #: running loop. The server passes it: ``asyncio.get_running_loop()`` makes a getpid
+        #: system call each time, and an allowed call sets one deadline (issue #16's profile).
+        self._clock = clock
         self._peer = peer
         #: Default limit for a reply; long applications pass their own to :meth:`send`.
         self.reply_timeout = reply_timeout
@@ -164,7 +170,8 @@ class AgiSession:
         self._done = done
         self._close_after = close
         limit = self.reply_timeout if timeout is None else timeout
-        self._deadline, self._verb = asyncio.get_running_loop().time() + limit, verb
+        now = self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+        self._deadline, self._verb = now + limit, verb
 
     def _finish(self, reply: Reply | None) -> None:
         done, self._done, self._deadline = self._done, None, None
