@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 import time
 import tracemalloc
@@ -27,7 +26,7 @@ from callscreen.db.store import CallRecord, Store
 def _row(i: int, worst: int) -> CallRecord:
     """A typical row (``worst`` 0), or one whose caller number and name are ``worst``
     characters of 4 bytes each."""
-    fields = {f.name for f in dataclasses.fields(CallRecord)}
+    fields = set(CallRecord.FIELDS)
     caller = ("\U0001f4de" * worst) if worst else f"+1303555{i % 10000:04d}"
     values: dict[str, object] = {
         "time": time.time(),
@@ -68,8 +67,7 @@ async def measure(rows: int, worst: int) -> float:
 def _size(row: CallRecord, seen: set[int]) -> int:
     """The row and the values it holds, each object counted once across all rows."""
     total = sys.getsizeof(row)
-    for f in dataclasses.fields(row):
-        value = getattr(row, f.name)
+    for value in row.astuple():
         if value is not None and id(value) not in seen:
             seen.add(id(value))
             total += sys.getsizeof(value)

@@ -32,6 +32,9 @@ from .treatments import TreatmentConfig
 
 log = logging.getLogger("callscreen")
 
+#: The young generation's collection threshold while serving (see Server.start).
+GC_YOUNG = 20_000
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4573
 
@@ -137,6 +140,11 @@ class Server:
         # long as the process: keep it out of the garbage collector's full passes.
         gc.collect()
         gc.freeze()
+        # A call leaves no cycles (a test holds it to that), so the collector only ever finds
+        # the objects of calls in flight, alive: collecting the young generation every 700
+        # allocations (the default) traversed them again and again, 1-3% of a call under
+        # load. Every GC_YOUNG allocations instead; what it frees is the same.
+        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         # Said before "listening": whoever waits for that line can read this one too.
         log.info(
             "call path: %s",

@@ -45,6 +45,15 @@ CALL_FIELDS = (
 
 #: The logger of the per-call lines.
 CALLS_LOGGER = "callscreen.calls"
+#: A per-call line as :data:`TEXT_FORMAT` writes it (asctime, message), and its asctime (the
+#: second's stamp, milliseconds): ``%`` formats, one C call each (issue #16).
+_TEXT_LINE = "%s INFO " + CALLS_LOGGER + ": %s"
+_ASCTIME = "%s,%03d"
+
+
+#: The per-call message; one ``%`` format (a single C call: the f-string with its nested parts
+#: was the costliest line of the batched writer, issue #16).
+_CALL_MESSAGE = "call to %s%s from %s: %s %s%s%s%s (%.1f ms)"
 
 
 def call_message(call: Sequence[Any]) -> str:
@@ -52,10 +61,16 @@ def call_message(call: Sequence[Any]) -> str:
     ext, caller, result, reason, treatment, entry, outcome, ms = call[:8]
     # Another account's extension reads "101@acme"; the default account's stays "101".
     account = call[9] if len(call) > 9 and call[9] != "default" else None
-    return (
-        f"call to {ext or '?'}{f'@{account}' if account else ''} from {caller}: {result} {reason}"
-        f"{f' {treatment}' if treatment else ''}{f' [{entry}]' if entry else ''}"
-        f"{f' -> {outcome}' if outcome else ''} ({ms:.1f} ms)"
+    return _CALL_MESSAGE % (
+        ext or "?",
+        "@" + account if account else "",
+        caller,
+        result,
+        reason,
+        " " + treatment if treatment else "",
+        " [" + entry + "]" if entry else "",
+        " -> " + outcome if outcome else "",
+        ms,
     )
 
 
@@ -154,14 +169,14 @@ class CallLines:
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._stamp},{int((created - second) * 1000):03d}"
+        return _ASCTIME % (self._stamp, int((created - second) * 1000))
 
     def _line(self, created: float, call: tuple[Any, ...]) -> str:
         ms = call[7]
         if self.json:
             fields = (*call[:7], round(ms, 2), *call[8:])
             return json_line(created, "info", CALLS_LOGGER, call_message(call), fields)
-        return inert.text(f"{self._asctime(created)} INFO {CALLS_LOGGER}: {call_message(call)}")
+        return inert.text(_TEXT_LINE % (self._asctime(created), call_message(call)))
 
     def flush(self) -> None:
         """Format and write every pending line in one write (the handler's stream and lock)."""

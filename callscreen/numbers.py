@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Final
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
@@ -161,17 +162,42 @@ def valid_region(region: str) -> bool:
     return region.upper() in phonenumbers.SUPPORTED_REGIONS
 
 
-@dataclass(frozen=True, slots=True)
 class Caller:
-    raw: str  # agi_callerid as received
-    e164: str | None  # None when anonymous or not a number
-    anonymous: bool
-    #: The caller's name as name rules see it (callscreen.names.caller_key): None for none.
-    name: str | None = None
+    """Who is calling. A plain class with ``Final`` attributes rather than a frozen dataclass:
+    one is made per call, and the dataclass's generated ``__init__`` stays interpreted code
+    even compiled (issue #16); mypy, and the compiled class at run time, refuse assignments."""
+
+    __slots__ = ("anonymous", "e164", "name", "raw")
+
+    def __init__(
+        self, raw: str, e164: str | None, anonymous: bool, name: str | None = None
+    ) -> None:
+        self.raw: Final = raw  # agi_callerid as received
+        self.e164: Final = e164  # None when anonymous or not a number
+        self.anonymous: Final = anonymous
+        #: The caller's name as name rules see it (callscreen.names.caller_key): None for none.
+        self.name: Final = name
 
     @property
     def display(self) -> str:
         return self.e164 or self.raw or "(none)"
+
+    def _key(self) -> tuple[str, str | None, bool, str | None]:
+        return (self.raw, self.e164, self.anonymous, self.name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Caller):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Caller(raw={self.raw!r}, e164={self.e164!r}, anonymous={self.anonymous!r}, "
+            f"name={self.name!r})"
+        )
 
 
 def is_anonymous(number: str, callingpres: str | int | None = None) -> bool:

@@ -422,20 +422,21 @@ class Screener:
         account_id, account_name = account
         self._log(started, ext, caller, name, account_name, decision, outcome, self.call_lines)
         if self.recorder is not None and account_id:
+            # Positional: a keyword call to a dataclass builds a dict of the arguments first.
             self.recorder.record(
                 CallRecord(
-                    account_id=account_id,
-                    time=started,
-                    ext=ext,
-                    caller_raw=caller.raw,
-                    caller_e164=caller.e164,
-                    result=decision.result.value,
-                    reason=decision.reason.value,
-                    treatment=decision.treatment.value if decision.treatment else None,
-                    entry_id=decision.entry.id if decision.entry else None,
-                    duration=time.time() - started,
-                    uniqueid=session.env.get("agi_uniqueid"),
-                    caller_name=name,
+                    started,
+                    ext,
+                    caller.raw,
+                    caller.e164,
+                    decision.result.value,
+                    decision.reason.value,
+                    decision.treatment.value if decision.treatment else None,
+                    decision.entry.id if decision.entry else None,
+                    time.time() - started,
+                    session.env.get("agi_uniqueid"),
+                    name,
+                    account_id,
                 )
             )
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 
@@ -41,8 +40,7 @@ WRITE_CHUNK = 20_000
 
 def _bounded(call: CallRecord) -> CallRecord:
     """The row with the values from outside cut as the store would cut them (inert.bound)."""
-    return dataclasses.replace(
-        call,
+    return call.replace(
         ext=bound(call.ext),
         caller_raw=bound(call.caller_raw),
         caller_name=None if call.caller_name is None else bound(call.caller_name),

@@ -116,6 +116,11 @@ def parse_env(block: bytes) -> dict[str, str]:
     return env
 
 
+#: ``"\nkey: "`` by key, for :meth:`AgiEnv.get` (bounded: a caller could ask for any key).
+_NEEDLES: dict[str, str] = {}
+_MAX_NEEDLES = 128
+
+
 class AgiEnv(Mapping[str, str]):
     """The environment block as a read-only mapping, read lazily.
 
@@ -139,10 +144,15 @@ class AgiEnv(Mapping[str, str]):
         if key[:4] != "agi_" or "\n" in key:
             return default
         text = self._text
-        at = text.find(f"\n{key}: ")
+        needle = _NEEDLES.get(key)
+        if needle is None:  # built once per key: every call asks for the same few
+            needle = f"\n{key}: "
+            if len(_NEEDLES) < _MAX_NEEDLES:
+                _NEEDLES[key] = needle
+        at = text.find(needle)
         if at < 0:
             return default
-        start = at + len(key) + 3
+        start = at + len(needle)
         return text[start : text.index("\n", start)]
 
     def __getitem__(self, key: str) -> str:
@@ -161,6 +171,14 @@ class AgiEnv(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._full())
+
+
+#: Success replies read before, by line: a server reads the same few again and again
+#: (``200 result=0`` after MSet and Busy). A Reply is immutable, so one object serves every
+#: call; bounded like :data:`_COMMANDS` (cleared when full), so replies that vary (a digit, an
+#: ``endpos``) cannot grow it.
+_REPLIES: dict[str, Reply] = {}
+_MAX_CACHED_REPLIES = 256
 
 
 class ReplyParser:
@@ -188,17 +206,24 @@ class ReplyParser:
 
     def _parse_line(self, line: str) -> Reply | None:
         if line.startswith("200"):
+            reply = _REPLIES.get(line)
+            if reply is not None:
+                return reply
             m = _REPLY_200.match(line)
             if m is None:
                 return Reply(ReplyKind.GARBAGE, text=line)
             result, data, endpos = m.groups()
-            return Reply(
+            reply = Reply(
                 ReplyKind.SUCCESS,
                 result=int(result) if result not in ("", "-") else None,
                 data=data,
                 endpos=int(endpos) if endpos is not None else None,
                 text=line,
             )
+            if len(_REPLIES) >= _MAX_CACHED_REPLIES:
+                _REPLIES.clear()
+            _REPLIES[line] = reply
+            return reply
         if line == "HANGUP":
             return Reply(ReplyKind.HANGUP, text=line)
         if line.startswith("520-"):

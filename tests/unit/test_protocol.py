@@ -6,6 +6,7 @@ import pytest
 
 from callscreen.fastagi.protocol import (
     _COMMANDS,
+    _REPLIES,
     REPLY_KINDS,
     Reply,
     ReplyKind,
@@ -110,3 +111,17 @@ def test_command_lines_built_once_are_the_same_bytes_and_the_cache_stays_bounded
     assert len(_COMMANDS) <= 512
     with pytest.raises(ValueError):  # a refused line is refused every time, never cached
         command("EXEC Set", "x" * 9000)
+
+
+def test_replies_read_before_are_the_same_reply_and_the_cache_stays_bounded() -> None:
+    parser = ReplyParser()
+    first = parser.feed(b"200 result=0")
+    assert first == Reply(ReplyKind.SUCCESS, result=0, text="200 result=0")
+    assert ReplyParser().feed(b"200 result=0\r\n") is first
+    for i in range(1000):  # replies that vary (endpos, a digit) do not grow it without end
+        reply = parser.feed(f"200 result={i % 10} endpos={i}".encode())
+        assert reply is not None and (reply.result, reply.endpos) == (i % 10, i)
+    assert len(_REPLIES) <= 256
+    # Garbage and other kinds are never cached: each is read as it comes.
+    assert parser.feed(b"200 result=x").kind is ReplyKind.GARBAGE  # type: ignore[union-attr]
+    assert "200 result=x" not in _REPLIES
