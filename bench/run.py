@@ -175,7 +175,14 @@ def server_cmd(name: str, db: Path, port: int) -> list[str]:
         return [*ours_cmd(db, port), *OURS_VARIANTS[name]]
     if name == "peer":
         return [PY, "-m", "bench.peer_server", "--db", str(db), "--port", str(port)]
+    if name == "floor":
+        return [PY, "-m", "bench.floor_server", "--db", str(db), "--port", str(port)]
     return [PY, "-m", "bench.ceiling_server", "--port", str(port)]
+
+
+#: Servers whose answers the load generator does not check: the ceiling sets one variable for
+#: every call, the floor answers BLOCKED or ALLOWED without the treatment.
+UNCHECKED = ("ceiling", "floor")
 
 
 @dataclass
@@ -313,7 +320,7 @@ def running(name: str, db: Path, workdir: Path, extra: tuple[str, ...] = ()) -> 
                 srv.notes.append("did not stop within 15 s of SIGTERM: killed")
                 proc.kill()
                 proc.wait()
-        if proc.returncode not in (0, -signal.SIGTERM) and name != "ceiling":
+        if proc.returncode not in (0, -signal.SIGTERM) and name not in UNCHECKED:
             srv.notes.append(f"exit status {proc.returncode}")
 
 
@@ -424,7 +431,7 @@ def part_throughput(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any])
                             srv,
                             Path(m["manifest"]),
                             *load_args(a, conc, mix),
-                            check=name != "ceiling",
+                            check=name not in UNCHECKED,
                         )
                     r.update(
                         server=name,
@@ -733,7 +740,12 @@ def _throughput(
     ratio_rows = [["ratio", "conc", "measured", "capacity", "target", "met"]]
     for conc in sorted({r["concurrency"] for r in tp}):
         by = {r["server"]: r for r in tp if r["concurrency"] == conc}
-        peer, ceil = by.get("peer"), by.get("ceiling")
+        peer, ceil, floor = by.get("peer"), by.get("ceiling"), by.get("floor")
+        if floor is not None and ceil is not None and capacity(ceil):
+            # Context, not a target: what the design costs (one SQLite read and one call-log
+            # row a call, in Python) against the bare ceiling, and ours against that floor.
+            c = capacity(floor) / capacity(ceil)
+            ratio_rows.append(["floor/ceiling", str(conc), "", f"{c:.2f}x", "(context)", "-"])
         for name in OURS_VARIANTS:
             ours = by.get(name)
             if not ours:
@@ -786,6 +798,9 @@ def _throughput(
                 )
                 if judged:
                     verdicts[f"ours/ceiling CPU per call @{conc}{sfx}"] = ok
+            if floor is not None and capacity(floor):
+                c = capacity(ours) / capacity(floor)
+                ratio_rows.append([f"{name}/floor", str(conc), "", f"{c:.2f}x", "(context)", "-"])
         if ceil is not None and ceil.get("server_cpu_util", 1) < 0.9 and mix_name:
             out.append(
                 f"note: at concurrency {conc} the ceiling server ran at "
@@ -970,7 +985,7 @@ def smoke(tmpdir: str | os.PathLike[str], servers: tuple[str, ...] = ("ours",)) 
                 "0.01" if name == "ours" else "0",
                 "--timeout",
                 "5",
-                check=name != "ceiling",
+                check=name not in UNCHECKED,
             )
         r["notes"] = srv.notes
         r["log"] = dict(srv.problems())

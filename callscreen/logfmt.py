@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from . import inert
 
@@ -44,16 +44,16 @@ CALL_FIELDS = (
 
 
 #: The logger of the per-call lines.
-CALLS_LOGGER = "callscreen.calls"
+CALLS_LOGGER: Final = "callscreen.calls"
 #: A per-call line as :data:`TEXT_FORMAT` writes it (asctime, message), and its asctime (the
 #: second's stamp, milliseconds): ``%`` formats, one C call each (issue #16).
-_TEXT_LINE = "%s INFO " + CALLS_LOGGER + ": %s"
-_ASCTIME = "%s,%03d"
+_TEXT_LINE: Final = "%s INFO " + CALLS_LOGGER + ": %s"
+_ASCTIME: Final = "%s,%03d"
 
 
 #: The per-call message; one ``%`` format (a single C call: the f-string with its nested parts
 #: was the costliest line of the batched writer, issue #16).
-_CALL_MESSAGE = "call to %s%s from %s: %s %s%s%s%s (%.1f ms)"
+_CALL_MESSAGE: Final = "call to %s%s from %s: %s %s%s%s%s (%.1f ms)"
 
 
 def call_message(call: Sequence[Any]) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .policy import Decision, Reason, Result, Treatment
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("callscreen.metrics")
 
 #: Decision latency buckets (seconds): the decision is two indexed reads, microseconds.
-BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 

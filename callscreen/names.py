@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from .inert import has_unsafe
 
 #: The most characters a rule may have (a CNAM name is at most 15; SIP display names are longer).
-MAX_RULE = 100
+MAX_RULE: Final = 100
 #: agi_calleridname when Asterisk has no valid name (compared after :func:`key`).
-NO_NAME = frozenset({"", "unknown"})
+NO_NAME: Final = frozenset({"", "unknown"})
 
 #: Why a name rule is block only (the ops error, the import's bad row).
 ALLOW_REFUSED = (

@@ -16,20 +16,20 @@ from phonenumbers import NumberParseException, PhoneNumberFormat
 
 from .names import caller_key
 
-DEFAULT_REGION = "US"
+DEFAULT_REGION: Final = "US"
 
 #: Caller-ID texts that mean "no number" (compared case-insensitively).
-ANONYMOUS_WORDS = frozenset(
+ANONYMOUS_WORDS: Final = frozenset(
     {"", "anonymous", "unknown", "restricted", "private", "unavailable", "withheld"}
 )
 #: agi_callingpres: the presentation restriction bits (AST_PRES_RESTRICTION = 0x60).
-_PRES_RESTRICTION = 0x60
-_PRES_RESTRICTED = 0x20
-_PRES_UNAVAILABLE = 0x40
+_PRES_RESTRICTION: Final = 0x60
+_PRES_RESTRICTED: Final = 0x20
+_PRES_UNAVAILABLE: Final = 0x40
 
 # What a typed phone number may contain: digits, an optional leading +, and separators.
-_NUMBER_TEXT = re.compile(r"^\+?[\d\s().\-/]*\d[\d\s().\-/]*$")
-_SEPARATORS = re.compile(r"[\s().\-/]")
+_NUMBER_TEXT: Final = re.compile(r"^\+?[\d\s().\-/]*\d[\d\s().\-/]*$")
+_SEPARATORS: Final = re.compile(r"[\s().\-/]")
 
 
 class InvalidNumber(ValueError):
@@ -64,8 +64,8 @@ def normalize(text: str, region: str = DEFAULT_REGION) -> str:
     return _already_normal(text, region) or _normalize(text, region)
 
 
-_E164_DIGITS = re.compile(r"\+[1-9]\d{6,14}")
-_NANP_NATIONAL = re.compile(r"[2-9]\d{9}")
+_E164_DIGITS: Final = re.compile(r"\+[1-9]\d{6,14}")
+_NANP_NATIONAL: Final = re.compile(r"[2-9]\d{9}")
 
 
 def _already_normal(text: str, region: str) -> str | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Final
 
 from . import names
 from .numbers import Caller
@@ -64,7 +65,7 @@ class Rule(enum.StrEnum):
 
 
 #: Which rule is stricter, when the extension's and the account's differ.
-_STRICTNESS = {Rule.ALLOW: 0, Rule.CHALLENGE: 1, Rule.BLOCK: 2}
+_STRICTNESS: Final = {Rule.ALLOW: 0, Rule.CHALLENGE: 1, Rule.BLOCK: 2}
 #: What ``--unknown`` may be: blocking every caller not on a list is not a rule, it is a mistake.
 UNKNOWN_RULES = (Rule.ALLOW, Rule.CHALLENGE)
 
@@ -184,10 +185,10 @@ class Decision:
 
 
 #: What a call gets when we cannot decide (store down, bug): through, and say why.
-FAIL_OPEN = Decision(Result.ALLOWED, Reason.ERROR)
+FAIL_OPEN: Final = Decision(Result.ALLOWED, Reason.ERROR)
 #: The caller must press the digit they are told (callscreen.challenge) to get through.
-CHALLENGE_ANONYMOUS = Decision(Result.CHALLENGED, Reason.ANONYMOUS, Treatment.CHALLENGE)
-CHALLENGE_UNKNOWN = Decision(Result.CHALLENGED, Reason.NOT_LISTED, Treatment.CHALLENGE)
+CHALLENGE_ANONYMOUS: Final = Decision(Result.CHALLENGED, Reason.ANONYMOUS, Treatment.CHALLENGE)
+CHALLENGE_UNKNOWN: Final = Decision(Result.CHALLENGED, Reason.NOT_LISTED, Treatment.CHALLENGE)
 
 
 def _specificity(e: Entry) -> tuple[bool, int]:
@@ -257,9 +258,9 @@ def decide(
 #: The decisions that name no entry, made once: most calls end in one of them, and a
 #: Decision is immutable (a frozen dataclass's ``__init__`` is interpreted code even in the
 #: compiled build: ~0.5 us a call saved).
-NOT_LISTED = Decision(Result.ALLOWED, Reason.NOT_LISTED)
-BLOCKING_OFF = Decision(Result.ALLOWED, Reason.BLOCKING_OFF)
-_ANONYMOUS_BLOCKED = {t: Decision(Result.BLOCKED, Reason.ANONYMOUS, t) for t in Treatment}
+NOT_LISTED: Final = Decision(Result.ALLOWED, Reason.NOT_LISTED)
+BLOCKING_OFF: Final = Decision(Result.ALLOWED, Reason.BLOCKING_OFF)
+_ANONYMOUS_BLOCKED: Final = {t: Decision(Result.BLOCKED, Reason.ANONYMOUS, t) for t in Treatment}
 
 
 def _stricter(a: Rule | bool, b: Rule | bool) -> Rule:

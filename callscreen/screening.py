@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Mapping
+from typing import Final
 
 from . import blocklast, challenge, logfmt, policy, treatments
 from .challenge import ChallengeConfig
@@ -34,11 +35,11 @@ from .treatments import TreatmentConfig
 log = logging.getLogger("callscreen.calls")
 
 #: The AGI script path the shipped dialplan calls: agi://host:port/screen
-ROUTE_SCREEN = "screen"
+ROUTE_SCREEN: Final = "screen"
 #: The *32 feature code: agi://host:port/block-last,EXT (see callscreen.blocklast)
-ROUTE_BLOCK_LAST = blocklast.ROUTE_BLOCK_LAST
+ROUTE_BLOCK_LAST: Final = blocklast.ROUTE_BLOCK_LAST
 #: Extensions whose last caller is kept in memory for block-last (then the oldest is dropped).
-MAX_REMEMBERED = 100_000
+MAX_REMEMBERED: Final = 100_000
 
 
 def extension_of(env: Mapping[str, str]) -> str:
@@ -67,7 +68,7 @@ REMEMBER_NOTE = "passed the challenge"
 
 
 #: The call-log account of a call whose account does not exist: no row (the warning says it).
-NO_ACCOUNT = 0
+NO_ACCOUNT: Final = 0
 
 
 def decide(
@@ -429,9 +430,10 @@ class Screener:
                     ext,
                     caller.raw,
                     caller.e164,
-                    decision.result.value,
-                    decision.reason.value,
-                    decision.treatment.value if decision.treatment else None,
+                    # str(): a StrEnum's text, in C (``.value`` is a Python property).
+                    str(decision.result),
+                    str(decision.reason),
+                    str(decision.treatment) if decision.treatment else None,
                     decision.entry.id if decision.entry else None,
                     time.time() - started,
                     session.env.get("agi_uniqueid"),

@@ -43,19 +43,21 @@ from .errors import StoreError, UnknownAccount
 from .schema import connect
 
 #: Longer account names from a request are not looked up (no account has one: 1-63 chars).
-MAX_ACCOUNT_NAME = 63
+MAX_ACCOUNT_NAME: Final = 63
 
 _ENTRY_COLUMNS = "id, scope, kind, value, prefix, raw, ext, note, field"
 
 #: The settings columns, read by the call path here and by the store (one row shape each).
 ACCOUNT_COLUMNS = "enabled, anonymous, treatment, unknown, remember, fallback"
 EXTENSION_COLUMNS = "enabled, anonymous, treatment, mailbox, unknown, remember, fallback"
-ACCOUNT_SQL = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
-EXTENSION_SQL = f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?"
-PREFIXES_SQL = (
+ACCOUNT_SQL: Final = f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"
+EXTENSION_SQL: Final = (
+    f"SELECT {EXTENSION_COLUMNS} FROM extensions WHERE account_id = ? AND ext = ?"
+)
+PREFIXES_SQL: Final = (
     f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND prefix = 1"
 )
-NAMES_SQL = (
+NAMES_SQL: Final = (
     f"SELECT {_ENTRY_COLUMNS}, expires_at FROM entries WHERE account_id = ? AND field = 'name'"
 )
 # The version row first (id NULL marks it; it also names the account's id, NULL for no such
@@ -65,7 +67,7 @@ NAMES_SQL = (
 _ACCOUNT_ID_SQL = "(SELECT id FROM accounts WHERE name = ?)"
 # The version and the id come as text: the same statement runs on PostgreSQL, whose UNION wants
 # one type per column (scope and kind are text there).
-VERSION_AND_EXACT_SQL = (
+VERSION_AND_EXACT_SQL: Final = (
     f"SELECT NULL, CAST(version AS TEXT), CAST({_ACCOUNT_ID_SQL} AS TEXT), "
     "NULL, NULL, NULL, NULL, NULL, NULL "
     "FROM settings_version WHERE id = 1 UNION ALL "
@@ -77,7 +79,7 @@ VERSION_AND_EXACT_SQL = (
 
 
 #: The same, for an account whose id is known (cached by name at the current version).
-VERSION_AND_EXACT_BY_ID_SQL = (
+VERSION_AND_EXACT_BY_ID_SQL: Final = (
     "SELECT NULL, CAST(version AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL "
     "FROM settings_version WHERE id = 1 UNION ALL "
     f"SELECT {_ENTRY_COLUMNS} FROM entries "

@@ -18,9 +18,10 @@ import enum
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 #: Longest line Asterisk reads for a command (AGI_BUF_LEN); we never send more.
-MAX_COMMAND_BYTES = 8192
+MAX_COMMAND_BYTES: Final = 8192
 
 
 class ReplyKind(enum.Enum):
@@ -76,7 +77,7 @@ class Reply:
         return self.kind is ReplyKind.SUCCESS
 
 
-_REPLY_200 = re.compile(r"^200 result=(-?\d*)(?: \((.*)\))?(?: endpos=(-?\d+))?\s*$")
+_REPLY_200: Final = re.compile(r"^200 result=(-?\d*)(?: \((.*)\))?(?: endpos=(-?\d+))?\s*$")
 
 
 def decode(raw: bytes) -> str:
@@ -86,7 +87,7 @@ def decode(raw: bytes) -> str:
 
 #: The keys res_agi sends: a call's dict reuses these strings instead of holding its own copies
 #: (about 1.5 KB less per open call, which counts with 10,000 callers held ringing).
-_KNOWN_KEYS = {
+_KNOWN_KEYS: Final = {
     k: k
     for k in (
         "agi_network agi_network_script agi_request agi_channel agi_language agi_type "
@@ -117,8 +118,8 @@ def parse_env(block: bytes) -> dict[str, str]:
 
 
 #: ``"\nkey: "`` by key, for :meth:`AgiEnv.get` (bounded: a caller could ask for any key).
-_NEEDLES: dict[str, str] = {}
-_MAX_NEEDLES = 128
+_NEEDLES: Final[dict[str, str]] = {}
+_MAX_NEEDLES: Final = 128
 
 
 class AgiEnv(Mapping[str, str]):
@@ -177,8 +178,8 @@ class AgiEnv(Mapping[str, str]):
 #: (``200 result=0`` after MSet and Busy). A Reply is immutable, so one object serves every
 #: call; bounded like :data:`_COMMANDS` (cleared when full), so replies that vary (a digit, an
 #: ``endpos``) cannot grow it.
-_REPLIES: dict[str, Reply] = {}
-_MAX_CACHED_REPLIES = 256
+_REPLIES: Final[dict[str, Reply]] = {}
+_MAX_CACHED_REPLIES: Final = 256
 
 
 class ReplyParser:
@@ -237,7 +238,7 @@ class ReplyParser:
         return Reply(ReplyKind.GARBAGE, text=line)
 
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def quote(arg: str) -> str:
@@ -254,8 +255,8 @@ def quote(arg: str) -> str:
 #: Command lines built before, by (verb, args): a server sends the same few lines again and
 #: again (``EXEC MSet`` with one of a dozen decisions, ``EXEC Busy``). Bounded: cleared when
 #: full, so arguments that vary cannot grow it.
-_COMMANDS: dict[tuple[str, tuple[str, ...]], bytes] = {}
-_MAX_CACHED_COMMANDS = 512
+_COMMANDS: Final[dict[tuple[str, tuple[str, ...]], bytes]] = {}
+_MAX_CACHED_COMMANDS: Final = 512
 
 
 def command(verb: str, *args: str) -> bytes:

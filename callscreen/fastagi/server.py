@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from .protocol import AgiEnv, ProtocolError, ReplyParser
 from .session import AgiError, AgiSession, ConnectionClosed
@@ -25,7 +25,7 @@ from .session import AgiError, AgiSession, ConnectionClosed
 log = logging.getLogger("callscreen.fastagi")
 
 #: Seconds between deadline sweeps: time limits are enforced to within this.
-SWEEP_INTERVAL = 0.25
+SWEEP_INTERVAL: Final = 0.25
 
 #: Runs one call. It returns a coroutine for a conversation (the server runs it as a task and
 #: closes the session when it ends), or None when it has already finished the call

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Final
 
 from .protocol import ProtocolError, Reply, ReplyKind, command
 
@@ -15,7 +16,7 @@ _Peer = Callable[[], str]
 Done = Callable[[Reply | None], None]
 
 #: Replies nobody asked for that we keep before giving up on the peer.
-_MAX_UNREAD = 64
+_MAX_UNREAD: Final = 64
 
 
 class AgiError(Exception):
