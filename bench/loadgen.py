@@ -80,8 +80,14 @@ ENV = (
     b"agi_accountcode: \n"
     b"agi_threadid: %d\n"
     b"agi_arg_1: %s\n"
+    b"%s"  # the rest of the routine's arguments (ROUTINE_ARGS)
     b"\n"
 )
+
+#: What the shipped routine sends after the extension: the account (none: default) and
+#: "busy", its word that it runs Busy() itself when told ``CALLSCREEN_THEN=busy``.
+#: ``--old-routine``: a routine from before, which sends the extension only.
+ROUTINE_ARGS = b"agi_arg_2: \nagi_arg_3: busy\n"
 
 NAMES = [
     n.encode()
@@ -518,6 +524,7 @@ class Generator:
             ext_b,
             139_800_000_000_000 + self._uid,
             ext_b,
+            b"" if self.a.old_routine else ROUTINE_ARGS,
         )
         exp = (result.encode(), reason.encode(), treatment.encode() if treatment else None)
         return Spec(cat, env, exp, f"{cat} {caller or '(none)'} -> {ext}")
@@ -605,8 +612,14 @@ class Generator:
         t = s.exp_treatment
         if t is None:
             return "treatment commands on an allowed call" if f else None
-        if t == b"busy" and f != F_BUSY:
-            return f"busy treatment ran flags={f} (expected EXEC Busy only)"
+        if t == b"busy":
+            then = v.get(b"CALLSCREEN_THEN")
+            if then == b"busy" and not f and not self.a.old_routine:
+                return None  # left to the routine, which runs Busy() after the AGI
+            if then is not None:
+                return f"CALLSCREEN_THEN={then.decode(errors='replace')} (expected it unset)"
+            if f != F_BUSY:
+                return f"busy treatment ran flags={f} (expected EXEC Busy only)"
         if t == b"voicemail" and not f & F_VM:
             return "voicemail treatment without EXEC VoiceMail"
         if t == b"torture":
@@ -819,6 +832,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--vm-time", type=float, default=0.05, help="seconds a voicemail message takes")
     ap.add_argument("--timeout", type=float, default=10.0, help="safety: idle seconds per call")
     ap.add_argument("--no-check", action="store_true", help="do not check outcomes (ceiling)")
+    ap.add_argument(
+        "--old-routine",
+        action="store_true",
+        help="play a dialplan routine from before this one, which sends only the extension: the "
+        "server runs Busy itself (default: the shipped routine, which runs Busy() when told)",
+    )
     ap.add_argument("--bad-utf8", type=float, default=0.0, help="share of invalid UTF-8 names")
     ap.add_argument("--server-pid", type=int, help="measure this process's CPU time / RSS")
     ap.add_argument(

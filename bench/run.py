@@ -409,6 +409,7 @@ def load_args(a: argparse.Namespace, conc: int, mix: str | None = None) -> list[
         str(a.warmup),
         "--hold",
         str(a.hold),
+        *(["--old-routine"] if a.old_routine else []),
     ]
 
 
@@ -1001,6 +1002,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="correctness smoke test (seconds)")
     ap.add_argument("--report-from", type=Path, metavar="JSON", help="re-print a --json result")
     ap.add_argument("--parts", default=",".join(PARTS[:4]), help=f"of {','.join(PARTS)}")
+    ap.add_argument(
+        "--old-routine",
+        action="store_true",
+        help="the load generator plays a dialplan routine from before that sends only the "
+        "extension (the server runs Busy itself): the blocked path's cost without the "
+        "routine's help",
+    )
     ap.add_argument(
         "--servers",
         default="ours,ours-pure,peer,ceiling",

@@ -63,6 +63,9 @@ def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
     )
 
 
+#: The outcome of a Busy decision handed to the routine (it runs ``Busy()`` after the AGI).
+HANDED_BUSY: Final = "busy"
+
 #: The note on an allowlist entry added for a caller who passed the challenge.
 REMEMBER_NOTE = "passed the challenge"
 
@@ -79,12 +82,28 @@ def decide(
     return account, settings, policy.decide(account, settings, caller, entries)
 
 
-def channel_variables(decision: Decision) -> str:
-    """``MSet`` data: every variable in one round trip. Values are our own fixed words."""
+def channel_variables(decision: Decision, then: str | None = None) -> str:
+    """``MSet`` data: every variable in one round trip. Values are our own fixed words.
+    ``then``: what the routine is to run after the AGI (``CALLSCREEN_THEN``)."""
     out = f"CALLSCREEN_RESULT={decision.result},CALLSCREEN_REASON={decision.reason}"
     if decision.treatment is not None:
         out += f",CALLSCREEN_TREATMENT={decision.treatment}"
+    if then is not None:
+        out += f",CALLSCREEN_THEN={then}"
     return out
+
+
+#: The routine's third AGI argument when it plays busy itself: then a Busy decision is only
+#: the ``MSet`` (with ``CALLSCREEN_THEN=busy``) and the close, like an allowed call, and the
+#: routine runs ``Busy()`` once the AGI returns. One round trip instead of two, the AGI
+#: connection closed sooner (issue #16). A routine from before sends no such argument: the
+#: server runs ``EXEC Busy`` itself, as it always did.
+ROUTINE_PLAYS_BUSY: Final = "busy"
+
+
+def routine_plays_busy(env: Mapping[str, str]) -> bool:
+    """Whether the dialplan routine said it runs ``Busy()`` itself (``agi_arg_3``)."""
+    return (env.get("agi_arg_3") or "").strip() == ROUTINE_PLAYS_BUSY
 
 
 class Screener:
@@ -204,6 +223,15 @@ class Screener:
         # server closes the connection when it returns, so no reply may be left to a callback).
         if decision.treatment is Treatment.CHALLENGE:
             await self._challenge(session, started, name, ext, caller, account, settings, decision)
+        elif decision.treatment is Treatment.BUSY and routine_plays_busy(session.env):
+            variables = channel_variables(decision, ROUTINE_PLAYS_BUSY)
+            outcome = "no-result"
+            try:
+                reply = await session.exec("MSet", variables)
+                outcome = self._set_failed(session, reply) or HANDED_BUSY
+            finally:
+                session.close()
+                self._finish(session, started, aid, ext, caller, decision, outcome)
         elif decision.treatment is not None:
             await self._treat(session, started, aid, ext, caller, settings, decision, variables)
         else:
@@ -239,6 +267,15 @@ class Screener:
             session.send_then_close("EXEC MSet", variables, done=done)
             return None
         if decision.treatment is Treatment.BUSY:
+            if routine_plays_busy(session.env):  # MSet and close, like an allowed call
+                variables = channel_variables(decision, ROUTINE_PLAYS_BUSY)
+
+                def handed(reply: Reply | None) -> None:
+                    outcome = self._set_failed(session, reply) or HANDED_BUSY
+                    self._finish(session, started, aid, ext, caller, decision, outcome)
+
+                session.send_then_close("EXEC MSet", variables, done=handed)
+                return None
             self._busy(session, started, aid, ext, caller, decision, variables)
             return None
         if decision.treatment is Treatment.CHALLENGE:

@@ -44,7 +44,11 @@ def assert_blocked(call: Call, reason: str, treatment: str = "busy") -> None:
     assert call.vars.get("CALLSCREEN_TREATMENT") == treatment, summary
     assert not call.reached_dial, summary
     if treatment == "busy":
-        assert ran(call, "Busy"), summary
+        # The shipped routine runs Busy() itself when the server says CALLSCREEN_THEN=busy:
+        # the server sends no EXEC Busy (one AGI round trip less, issue #16).
+        assert call.vars.get("CALLSCREEN_THEN") == "busy", summary
+        assert ("callscreen", "Busy", "300") in call.apps, summary
+        assert not ran(call, "Busy"), summary
         assert call.hangup_cause == BUSY, summary
 
 
@@ -72,6 +76,26 @@ async def test_blocked_caller_gets_busy_in_every_number_form(
         # The caller got busy, not an answer: Originate reports reason 5 (busy).
         assert call.originate_response is not None
         assert call.originate_response.get("Reason") == "5", call.originate_response
+    assert asterisk.wait_no_channels() == 0
+
+
+async def test_a_routine_from_before_still_gets_busy_from_the_server(
+    cli: Cli, ami: Ami, asterisk: Asterisk
+) -> None:
+    """A dialplan that still has an older routine (AGI with the extension only) is not told
+    to play busy: the server runs Busy itself, as before, with the same result for the caller."""
+    cli("ext", "set", "205", "--enable", "--treatment", "busy")
+    cli("block", "add", "--ext", "205", "+13035550205")
+
+    call = await ami.call("205", '"Spammer" <+13035550205>', context="inbound-old-routine")
+
+    summary = call.summary()
+    assert (call.result, call.reason) == ("BLOCKED", "ext-blocklist"), summary
+    assert ran(call, "Busy"), summary
+    assert "CALLSCREEN_THEN" not in call.vars, summary
+    assert not any(app == "Busy" for _, app, _ in call.apps), summary
+    assert call.hangup_cause == BUSY, summary
+    assert not call.reached_dial, summary
     assert asterisk.wait_no_channels() == 0
 
 

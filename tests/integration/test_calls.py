@@ -17,11 +17,19 @@ from callscreen.policy import Kind, Rule, Scope, Treatment
 from .fake_asterisk import Channel, env_block, place_call
 
 
-def mset(result: str, reason: str, treatment: str | None = None) -> str:
+def mset(result: str, reason: str, treatment: str | None = None, then: str | None = None) -> str:
     data = f"CALLSCREEN_RESULT={result},CALLSCREEN_REASON={reason}"
     if treatment:
         data += f",CALLSCREEN_TREATMENT={treatment}"
+    if then:
+        data += f",CALLSCREEN_THEN={then}"
     return f'EXEC MSet "{data}"'
+
+
+#: The shipped routine's AGI arguments: extension, account (none: default), "busy" (it runs
+#: Busy() itself when told CALLSCREEN_THEN=busy).
+def routine(ext: str) -> list[str]:
+    return [ext, "", "busy"]
 
 
 async def block(store: Store, ext: str, *numbers: str, treatment: Treatment | None = None) -> None:
@@ -48,6 +56,38 @@ async def test_blocked_busy_sends_busy_then_closes_after_hangup(port: int, store
         t = await place_call(port, ext="101", callerid=form)
         assert t.commands == [mset("BLOCKED", "ext-blocklist", "busy"), "EXEC Busy"], form
         assert t.closed_by_server and t.hung_up
+
+
+async def test_a_routine_that_plays_busy_gets_the_result_and_the_close_only(
+    server: Server, port: int, store: Store
+) -> None:
+    """The shipped routine says (third argument "busy") that it runs Busy() itself: a Busy
+    decision is then one command and the close, like an allowed call, and the routine plays
+    busy after the AGI (issue #16). Logged and counted as before; other outcomes unchanged."""
+    await block(store, "101", "303-555-1212", treatment=Treatment.BUSY)
+    await block(store, "102", "+13035550002", treatment=Treatment.VOICEMAIL)
+    await store.set_extension("104", enabled=True, anonymous=Rule.BLOCK)
+
+    busy = await place_call(port, args=routine("101"), callerid="3035551212")
+    anonymous = await place_call(port, args=routine("104"), callerid="")
+    allowed = await place_call(port, args=routine("101"), callerid="+13035550000")
+    voicemail = await place_call(port, args=routine("102"), callerid="+13035550002")
+
+    assert busy.commands == [mset("BLOCKED", "ext-blocklist", "busy", then="busy")]
+    assert busy.closed_by_server and not busy.hung_up
+    assert anonymous.commands == [mset("BLOCKED", "anonymous", "busy", then="busy")]
+    assert allowed.commands == [mset("ALLOWED", "not-listed")]
+    assert voicemail.apps[:2] == ["MSet", "VoiceMail"]  # the server still runs the others
+    assert "CALLSCREEN_THEN" not in voicemail.variables
+    assert server.recorder is not None
+    await server.recorder.flush()
+    calls = await store.recent_calls(ext="101")
+    assert [(c.result, c.treatment, c.caller_e164) for c in calls] == [
+        ("ALLOWED", None, "+13035550000"),
+        ("BLOCKED", "busy", "+13035551212"),
+    ]
+    [entry] = await store.list_entries(Scope.EXTENSION, "101", Kind.BLOCK)
+    assert entry.hits == 1
 
 
 async def test_voicemail_then_vmstatus_check(port: int, store: Store) -> None:
@@ -270,20 +310,21 @@ async def test_a_finished_call_leaves_nothing_to_the_garbage_collector(
     await block(store, "103", "+13035550003", treatment=Treatment.TORTURE)
     await store.set_extension("104", enabled=True, anonymous=Rule.BLOCK)
     await asyncio.sleep(0.3)  # the call-log writer's first batch, before we count
-    calls: list[tuple[str, str, Channel]] = [
-        ("101", "+13035551212", Channel()),  # allowed
-        ("101", "+13035550001", Channel()),  # busy
-        ("102", "+13035550002", Channel()),  # voicemail
-        ("103", "+13035550003", Channel(patience=1.5)),  # torture until the caller hangs up
-        ("104", "", Channel()),  # anonymous, blocked with the default treatment
-        ("101", "+13035551212", Channel(patience=0.0)),  # the caller hangs up at once
+    calls: list[tuple[list[str], str, Channel]] = [
+        (["101"], "+13035551212", Channel()),  # allowed
+        (["101"], "+13035550001", Channel()),  # busy, run by the server
+        (routine("101"), "+13035550001", Channel()),  # busy, left to the routine
+        (["102"], "+13035550002", Channel()),  # voicemail
+        (["103"], "+13035550003", Channel(patience=1.5)),  # torture until the caller hangs up
+        (["104"], "", Channel()),  # anonymous, blocked with the default treatment
+        (["101"], "+13035551212", Channel(patience=0.0)),  # the caller hangs up at once
     ]
     gc.collect()
     gc.disable()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
-        for ext, callerid, channel in calls:
-            await place_call(port, ext=ext, callerid=callerid, channel=channel, max_seconds=5)
+        for args, callerid, channel in calls:
+            await place_call(port, args=args, callerid=callerid, channel=channel, max_seconds=5)
         await asyncio.sleep(0.1)  # connection_lost callbacks
         gc.collect()
         left = sorted(

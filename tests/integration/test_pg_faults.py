@@ -61,6 +61,23 @@ async def screened(port: int, n: int, callerid: str = SPAMMER) -> list[tuple[lis
     return list(await asyncio.gather(*(one() for _ in range(n))))
 
 
+async def test_on_postgresql_a_routine_that_plays_busy_gets_one_round_trip(
+    pg_server: Server,
+) -> None:
+    """The awaited (PostgreSQL) path leaves busy to the routine as the SQLite one does."""
+    assert pg_server.store is not None
+    await pg_server.store.set_extension("101", enabled=True, treatment=Treatment.BUSY)
+    await pg_server.store.add_entries(
+        Scope.EXTENSION, "101", Kind.BLOCK, [Pattern(SPAMMER, False, SPAMMER)]
+    )
+    port = pg_server.addresses[0][1]
+    t = await place_call(port, args=["101", "", "busy"], callerid=SPAMMER)
+    assert t.commands == [mset("BLOCKED", "ext-blocklist", "busy", then="busy")]
+    assert t.closed_by_server
+    old = await place_call(port, args=["101"], callerid=SPAMMER)  # a routine from before
+    assert old.apps == ["MSet", "Busy"]
+
+
 async def logged(url: str) -> int:
     async with await Store.open(url) as store:
         return len(await store.recent_calls(ext="101", limit=10_000))
