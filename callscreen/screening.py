@@ -7,9 +7,9 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import Final
 
-from . import blocklast, challenge, logfmt, policy, treatments
+from . import blocklast, logfmt, policy, treatments
+from . import challenged as challenged_call
 from .challenge import ChallengeConfig
-from .db.audit import AuditEntry
 from .db.errors import StoreError, UnknownAccount
 from .db.lookup import DEFAULT_ACCOUNT, Lookup
 from .db.pglookup import PgLookup
@@ -17,20 +17,17 @@ from .db.recorder import Recorder
 from .db.store import CallRecord, Store
 from .fastagi import AgiSession, Reply
 from .metrics import Metrics
-from .numbers import DEFAULT_REGION, Caller, Pattern, caller_from
+from .numbers import DEFAULT_REGION, Caller, caller_from
 from .policy import (
     FAIL_OPEN,
     AccountSettings,
     Decision,
     ExtensionSettings,
-    Kind,
-    Reason,
-    Result,
-    Scope,
     Treatment,
 )
-from .timeutil import format_duration
-from .treatments import TreatmentConfig
+from .treatments import ROUTINE_PLAYS_BUSY as ROUTINE_PLAYS_BUSY
+from .treatments import TreatmentConfig, routine_plays_busy
+from .treatments import channel_variables as channel_variables  # the routine's contract
 
 log = logging.getLogger("callscreen.calls")
 
@@ -66,10 +63,6 @@ def caller_of(env: Mapping[str, str], region: str = DEFAULT_REGION) -> Caller:
 #: The outcome of a Busy decision handed to the routine (it runs ``Busy()`` after the AGI).
 HANDED_BUSY: Final = "busy"
 
-#: The note on an allowlist entry added for a caller who passed the challenge.
-REMEMBER_NOTE = "passed the challenge"
-
-
 #: The call-log account of a call whose account does not exist: no row (the warning says it).
 NO_ACCOUNT: Final = 0
 
@@ -80,30 +73,6 @@ def decide(
     """The decision for one call, read fresh from the store (raises StoreError)."""
     account, settings, entries = lookup.read(ext, caller.e164, caller.name, account_name)
     return account, settings, policy.decide(account, settings, caller, entries)
-
-
-def channel_variables(decision: Decision, then: str | None = None) -> str:
-    """``MSet`` data: every variable in one round trip. Values are our own fixed words.
-    ``then``: what the routine is to run after the AGI (``CALLSCREEN_THEN``)."""
-    out = f"CALLSCREEN_RESULT={decision.result},CALLSCREEN_REASON={decision.reason}"
-    if decision.treatment is not None:
-        out += f",CALLSCREEN_TREATMENT={decision.treatment}"
-    if then is not None:
-        out += f",CALLSCREEN_THEN={then}"
-    return out
-
-
-#: The routine's third AGI argument when it plays busy itself: then a Busy decision is only
-#: the ``MSet`` (with ``CALLSCREEN_THEN=busy``) and the close, like an allowed call, and the
-#: routine runs ``Busy()`` once the AGI returns. One round trip instead of two, the AGI
-#: connection closed sooner (issue #16). A routine from before sends no such argument: the
-#: server runs ``EXEC Busy`` itself, as it always did.
-ROUTINE_PLAYS_BUSY: Final = "busy"
-
-
-def routine_plays_busy(env: Mapping[str, str]) -> bool:
-    """Whether the dialplan routine said it runs ``Busy()`` itself (``agi_arg_3``)."""
-    return (env.get("agi_arg_3") or "").strip() == ROUTINE_PLAYS_BUSY
 
 
 class Screener:
@@ -228,20 +197,20 @@ class Screener:
             outcome = "no-result"
             try:
                 reply = await session.exec("MSet", variables)
-                outcome = self._set_failed(session, reply) or HANDED_BUSY
+                outcome = self.set_failed(session, reply) or HANDED_BUSY
             finally:
                 session.close()
-                self._finish(session, started, aid, ext, caller, decision, outcome)
+                self.finish(session, started, aid, ext, caller, decision, outcome)
         elif decision.treatment is not None:
             await self._treat(session, started, aid, ext, caller, settings, decision, variables)
         else:
-            self._got_through(started, name, ext, caller)
+            self.got_through(started, name, ext, caller)
             outcome = "no-result"
             try:
-                outcome = self._set_failed(session, await session.exec("MSet", variables))
+                outcome = self.set_failed(session, await session.exec("MSet", variables))
             finally:
                 session.close()
-                self._finish(session, started, aid, ext, caller, decision, outcome)
+                self.finish(session, started, aid, ext, caller, decision, outcome)
 
     def _act(
         self,
@@ -258,11 +227,11 @@ class Screener:
         variables = channel_variables(decision)
         aid = (account.account_id, name)  # the call log's account, the log line's name
         if decision.treatment is None:
-            self._got_through(started, name, ext, caller)
+            self.got_through(started, name, ext, caller)
 
             def done(reply: Reply | None) -> None:
-                outcome = self._set_failed(session, reply)
-                self._finish(session, started, aid, ext, caller, decision, outcome)
+                outcome = self.set_failed(session, reply)
+                self.finish(session, started, aid, ext, caller, decision, outcome)
 
             session.send_then_close("EXEC MSet", variables, done=done)
             return None
@@ -271,8 +240,8 @@ class Screener:
                 variables = channel_variables(decision, ROUTINE_PLAYS_BUSY)
 
                 def handed(reply: Reply | None) -> None:
-                    outcome = self._set_failed(session, reply) or HANDED_BUSY
-                    self._finish(session, started, aid, ext, caller, decision, outcome)
+                    outcome = self.set_failed(session, reply) or HANDED_BUSY
+                    self.finish(session, started, aid, ext, caller, decision, outcome)
 
                 session.send_then_close("EXEC MSet", variables, done=handed)
                 return None
@@ -282,7 +251,7 @@ class Screener:
             return self._challenge(session, started, name, ext, caller, account, settings, decision)
         return self._treat(session, started, aid, ext, caller, settings, decision, variables)
 
-    def _got_through(self, started: float, account: str, ext: str, caller: Caller) -> None:
+    def got_through(self, started: float, account: str, ext: str, caller: Caller) -> None:
         """Remember the newest caller who reached ``ext`` of ``account``: the one *32 blocks."""
         if ext:
             last = self.last_callers
@@ -307,7 +276,7 @@ class Screener:
         call = _BusyCall(self, session, started, account_id, ext, caller, decision)
         session.send_then("EXEC MSet", variables, done=call.set_done)
 
-    async def _challenge(
+    def _challenge(
         self,
         session: AgiSession,
         started: float,
@@ -317,91 +286,10 @@ class Screener:
         account: AccountSettings,
         settings: ExtensionSettings,
         challenged: Decision,
-    ) -> None:
-        """Challenge, then set the result: ALLOWED on to Dial, or BLOCKED and the fallback.
-
-        Nothing is set before the challenge ends, so a server that dies meanwhile leaves
-        CALLSCREEN_RESULT unset and the routine lets the call through."""
-        decision, outcome = FAIL_OPEN, ""
-        remember = 0.0
-        try:
-            result, _digit = await challenge.run(session, self.challenge_config)
-            self.metrics.challenged(result.value)
-            # "challenge anonymous passed": why the caller was asked, and how it went.
-            outcome = f"challenge {challenged.reason} {result}"
-            if result is challenge.Outcome.PASSED:
-                decision = Decision(Result.ALLOWED, Reason.CHALLENGE_PASSED)
-                self._got_through(started, name, ext, caller)
-                remember = policy.remember_for(account, settings) if caller.e164 else 0.0
-            elif result is not challenge.Outcome.ERROR:
-                fallback = policy.fallback_for(account, settings)
-                decision = Decision(Result.BLOCKED, Reason.CHALLENGE_FAILED, fallback)
-            reply = await session.exec("MSet", channel_variables(decision))
-            if failed := self._set_failed(session, reply):
-                outcome += f", {failed}"
-            elif decision.treatment is not None and not session.hung_up:
-                done = await treatments.run(
-                    decision.treatment,
-                    session,
-                    settings.voicemail_box,
-                    self.treatment_config,
-                    answered=True,
-                )
-                outcome += f", {done}"
-        finally:
-            session.close()
-            self._finish(
-                session, started, (account.account_id, name), ext, caller, decision, outcome
-            )
-        if remember:
-            await self._remember(session, account.account_id, name, ext, caller, remember)
-
-    async def _remember(
-        self,
-        session: AgiSession,
-        account_id: int,
-        account: str,
-        ext: str,
-        caller: Caller,
-        seconds: float,
-    ) -> None:
-        """Put a caller who passed on ``ext``'s allowlist for ``seconds`` (after the call was
-        handed back: the write never delays it). Audited like *32's change."""
-        if self.store is None or caller.e164 is None:
-            return
-        host = session.peer.rsplit(":", 1)[0]
-        # The extension's own rule made the change, from a phone call (like *32's).
-        audit = AuditEntry(
-            f"ext:{ext}",
-            "phone",
-            "allow.remember",
-            f"ext:{ext}",
-            ip=host if host not in ("", "?") else None,
-        )
-        pattern = Pattern(caller.e164, False, caller.e164)
-        try:
-            await self.store.scoped(account_id, account).add_entries(
-                Scope.EXTENSION,
-                ext,
-                Kind.ALLOW,
-                [pattern],
-                REMEMBER_NOTE,
-                expires_at=float(round(time.time() + seconds)),
-                audit=audit,
-            )
-        except StoreError as exc:
-            log.error(
-                "call to %s from %s passed the challenge; remembering failed: %s",
-                ext,
-                caller.display,
-                exc,
-            )
-            return
-        log.info(
-            "call to %s from %s passed the challenge: allowed for %s",
-            ext,
-            caller.display,
-            format_duration(seconds),
+    ) -> Awaitable[None]:
+        """The conversation of a challenged call (:func:`callscreen.challenged.screen`)."""
+        return challenged_call.screen(
+            self, session, started, name, ext, caller, account, settings, challenged
         )
 
     async def _treat(
@@ -420,17 +308,17 @@ class Screener:
             reply = await session.exec("MSet", variables)
             # If the dialplan cannot learn the decision it lets the caller through after any
             # treatment anyway: close at once (fail open).
-            outcome = self._set_failed(session, reply)
+            outcome = self.set_failed(session, reply)
             if not outcome and decision.treatment is not None and not session.hung_up:
                 outcome = await treatments.run(
                     decision.treatment, session, settings.voicemail_box, self.treatment_config
                 )
         finally:
             session.close()
-            self._finish(session, started, account_id, ext, caller, decision, outcome)
+            self.finish(session, started, account_id, ext, caller, decision, outcome)
 
     @staticmethod
-    def _set_failed(session: AgiSession, reply: Reply | None) -> str:
+    def set_failed(session: AgiSession, reply: Reply | None) -> str:
         """'' if the variables were set, else the outcome to log."""
         if reply is not None and reply.ok:
             return ""
@@ -439,7 +327,7 @@ class Screener:
         )
         return "no-result"
 
-    def _finish(
+    def finish(
         self,
         session: AgiSession,
         started: float,
@@ -551,7 +439,7 @@ class _BusyCall:
 
     def set_done(self, reply: Reply | None) -> None:
         session = self.session
-        outcome = self.screener._set_failed(session, reply)
+        outcome = self.screener.set_failed(session, reply)
         if outcome or session.hung_up or session.closed:
             session.close()  # fail open / the caller is gone: hand the channel back
             self.finish(outcome)
@@ -567,7 +455,7 @@ class _BusyCall:
         self.finish("" if reply is None else "busy")
 
     def finish(self, outcome: str) -> None:
-        self.screener._finish(
+        self.screener.finish(
             self.session,
             self.started,
             self.account_id,

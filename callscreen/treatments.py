@@ -9,12 +9,38 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from .fastagi import AgiSession
-from .policy import Treatment
+from .policy import Decision, Treatment
 
 log = logging.getLogger("callscreen.treatments")
+
+
+def channel_variables(decision: Decision, then: str | None = None) -> str:
+    """``MSet`` data: every variable in one round trip. Values are our own fixed words.
+    ``then``: what the routine is to run after the AGI (``CALLSCREEN_THEN``)."""
+    out = f"CALLSCREEN_RESULT={decision.result},CALLSCREEN_REASON={decision.reason}"
+    if decision.treatment is not None:
+        out += f",CALLSCREEN_TREATMENT={decision.treatment}"
+    if then is not None:
+        out += f",CALLSCREEN_THEN={then}"
+    return out
+
+
+#: The routine's third AGI argument when it plays busy itself: then a Busy decision is only
+#: the ``MSet`` (with ``CALLSCREEN_THEN=busy``) and the close, like an allowed call, and the
+#: routine runs ``Busy()`` once the AGI returns. One round trip instead of two, the AGI
+#: connection closed sooner (issue #16). A routine from before sends no such argument: the
+#: server runs ``EXEC Busy`` itself, as it always did.
+ROUTINE_PLAYS_BUSY: Final = "busy"
+
+
+def routine_plays_busy(env: Mapping[str, str]) -> bool:
+    """Whether the dialplan routine said it runs ``Busy()`` itself (``agi_arg_3``)."""
+    return (env.get("agi_arg_3") or "").strip() == ROUTINE_PLAYS_BUSY
 
 
 @dataclass(frozen=True)

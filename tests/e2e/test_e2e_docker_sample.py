@@ -103,8 +103,9 @@ async def test_sample_without_callscreen_url_uses_the_default(
         call = await ami.call("102-3035551212", None, context="testcall", within=25)
         # What answers there (nothing, or a server someone runs on this machine) is not this
         # test's business: only that the routine asked the default address.
-        # (the account argument is empty: no CALLSCREEN_ACCOUNT, so the server's "default")
-        agi = ("callscreen", "AGI", "agi://127.0.0.1:4573/screen,102,")
+        # (the account argument is empty: no CALLSCREEN_ACCOUNT, so the server's "default";
+        # "busy": the routine runs Busy() itself when the server says CALLSCREEN_THEN=busy)
+        agi = ("callscreen", "AGI", "agi://127.0.0.1:4573/screen,102,,busy")
         assert agi in call.apps, call.summary()
     finally:
         await ami.close()

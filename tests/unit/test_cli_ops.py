@@ -256,7 +256,7 @@ def test_doctor_dialplan_checks(tmp_path: Path) -> None:
     ours.write_text(shipped.replace("?blocked)", "?done)"))
     bad = doctor.check_dialplan(ext)[0]
     assert (
-        not bad.ok and "differs at statement 12" in bad.detail and "callscreen dialplan" in bad.hint
+        not bad.ok and "differs at statement 13" in bad.detail and "callscreen dialplan" in bad.hint
     )
     ext.write_text("[from-trunk]\nexten => _X.,1,Dial(PJSIP/${EXTEN})\n")
     assert not doctor.check_dialplan(ext)[0].ok
