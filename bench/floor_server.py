@@ -69,7 +69,9 @@ class Writer:
     def _run(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA synchronous=NORMAL")
-        while not self.stop.wait(self.interval):
+        stopping = False
+        while not stopping:
+            stopping = self.stop.wait(self.interval)  # then one last batch: none is lost
             rows, self.rows = self.rows, []
             if rows:
                 conn.execute("BEGIN IMMEDIATE")

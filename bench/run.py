@@ -960,9 +960,15 @@ def _yn(ok: bool) -> str:
 
 
 # -- entry points ------------------------------------------------------------------------------
-def smoke(tmpdir: str | os.PathLike[str], servers: tuple[str, ...] = ("ours",)) -> dict[str, Any]:
+def smoke(
+    tmpdir: str | os.PathLike[str],
+    servers: tuple[str, ...] = ("ours",),
+    *,
+    old_routine: bool = False,
+) -> dict[str, Any]:
     """Correctness only, a few seconds: seed 1,000 entries, run every call kind against each
-    server, return {server: loadgen result}; result["ok"] is False on any error or mismatch."""
+    server, return {server: loadgen result}; result["ok"] is False on any error or mismatch.
+    ``old_routine``: the generator plays a routine that does not run Busy itself."""
     workdir = Path(tmpdir)
     m = seeder.seed(workdir / "smoke.db", 1000)
     out: dict[str, Any] = {}
@@ -986,6 +992,7 @@ def smoke(tmpdir: str | os.PathLike[str], servers: tuple[str, ...] = ("ours",)) 
                 "0.01" if name == "ours" else "0",
                 "--timeout",
                 "5",
+                *(["--old-routine"] if old_routine else []),
                 check=name not in UNCHECKED,
             )
         r["notes"] = srv.notes

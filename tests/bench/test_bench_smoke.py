@@ -6,6 +6,7 @@ goes through the real server and the load generator checks each outcome.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import bench.run
@@ -17,3 +18,21 @@ def test_benchmark_smoke_run_has_no_error_or_mismatch(tmp_path: Path) -> None:
     assert res["ok"], ours.get("examples")
     assert ours["errors"] == 0 and ours["mismatches"] == 0
     assert ours["calls"] >= 2000
+
+
+def test_a_routine_from_before_gets_busy_from_the_server_in_the_benchmark(tmp_path: Path) -> None:
+    """The generator's --old-routine checks that every busy call got EXEC Busy (and no
+    CALLSCREEN_THEN): the path a dialplan with an older routine takes."""
+    res = bench.run.smoke(tmp_path, old_routine=True)
+    assert res["ok"], res["ours"].get("examples")
+
+
+def test_the_sqlite_floor_answers_every_call_and_logs_each_one(tmp_path: Path) -> None:
+    res = bench.run.smoke(tmp_path, ("floor",))
+    floor = res["floor"]
+    assert res["ok"] and floor["errors"] == 0 and floor["calls"] >= 2000, floor.get("examples")
+    counts = []
+    for db in ("smoke.db", "smoke-floor.db"):  # the seeded database, and the floor's copy
+        with sqlite3.connect(tmp_path / db) as conn:
+            counts.append(conn.execute("SELECT count(*) FROM call_log").fetchone()[0])
+    assert counts[1] - counts[0] == floor["calls"] + 1  # and the runner's start-up probe call
