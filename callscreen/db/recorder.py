@@ -155,10 +155,21 @@ class Recorder:
                 await self.flush()
 
     async def flush(self) -> bool:
-        """Write what is queued; returns False (rows kept for a retry) if the write failed."""
-        while self._calls or self._hits:
-            calls, self._calls = self._calls[:WRITE_CHUNK], self._calls[WRITE_CHUNK:]
+        """Write what is queued now; returns False (rows kept for a retry) if the write failed.
+
+        Rows that arrive while it writes wait for the next round (the interval or a full
+        batch). Draining them too kept a busy server's writer in one endless run of
+        15-row transactions (issue #16): each commit rewrote the same index pages, about one
+        WAL page a call, and four thread hand-offs a transaction cost the event loop CPU.
+        """
+        remaining = len(self._calls)
+        pending_hits = bool(self._hits)
+        while remaining or pending_hits:
+            n = min(remaining, WRITE_CHUNK)
+            calls, self._calls = self._calls[:n], self._calls[n:]
             hits, self._hits = self._hits, {}
+            pending_hits = False
+            remaining -= n
             self._inflight = len(calls)
             try:
                 await self.store.write_calls(calls, hits)
@@ -248,7 +259,7 @@ class Recorder:
                 break
             try:
                 if await asyncio.wait_for(self.flush(), remaining):
-                    break
+                    continue  # written; rows that came in meanwhile go in the next round
             except (TimeoutError, asyncio.CancelledError):
                 break
             await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))
