@@ -177,7 +177,14 @@ def server_cmd(name: str, db: Path, port: int) -> list[str]:
         return [PY, "-m", "bench.peer_server", "--db", str(db), "--port", str(port)]
     if name == "floor":
         return [PY, "-m", "bench.floor_server", "--db", str(db), "--port", str(port)]
+    if name == "scripted":  # its script comes as extra: --script MANIFEST
+        return [PY, "-m", "bench.ceiling_server", "--port", str(port)]
     return [PY, "-m", "bench.ceiling_server", "--port", str(port)]
+
+
+def server_extra(name: str, manifest: Path) -> tuple[str, ...]:
+    """The scripted ceiling plays the manifest's calls; the others need nothing more."""
+    return ("--script", str(manifest)) if name == "scripted" else ()
 
 
 #: Servers whose answers the load generator does not check: the ceiling sets one variable for
@@ -423,7 +430,8 @@ def part_throughput(a: argparse.Namespace, workdir: Path, seeds: dict[int, Any])
                     if name == "ceiling" and mix_name != a.mixes[0][0]:
                         continue  # the ceiling decides nothing: the mix does not change it
                     db = copy_db(Path(m["db"]), workdir / f"run-{name}.db")
-                    with running(name, db, workdir) as srv:
+                    extra = server_extra(name, Path(m["manifest"]))
+                    with running(name, db, workdir, extra) as srv:
                         log(
                             f"throughput: {name}, mix {mix_name}, concurrency {conc} "
                             f"(run {rep + 1}/{a.repeat}) ..."
@@ -691,6 +699,7 @@ def _throughput(
     """One mix: the table of every server, then ours' ratios against the peer and ceiling."""
     out: list[str] = [""]
     mix = next((r.get("mix", "") for r in tp if r["server"] != "ceiling"), "")
+    ceil_is_own = any(r["server"] == "ceiling" and r.get("mix_name", "") == mix_name for r in tp)
     out.append(f"mix {mix_name or '(custom)'}: {mix}")
     head = [
         "server",
@@ -734,7 +743,8 @@ def _throughput(
     out.append(
         "capacity/s = 1 / server CPU per call: calls per second one core could serve. "
         "other = CPU used by other processes on the machine during the run (interference). "
-        "'-' = outcome checks off (the ceiling only sets one variable). runs: min-max over "
+        "'-' = outcome checks off (the ceiling only sets one variable; the scripted ceiling, "
+        "which plays ours' conversation, is checked like ours). runs: min-max over "
         "--repeat runs (the row is the median run)."
     )
     sfx = f" [{mix_name}]" if tag else ""
@@ -742,6 +752,12 @@ def _throughput(
     for conc in sorted({r["concurrency"] for r in tp}):
         by = {r["server"]: r for r in tp if r["concurrency"] == conc}
         peer, ceil, floor = by.get("peer"), by.get("ceiling"), by.get("floor")
+        scripted = by.get("scripted")
+        # Efficiency is judged against the ceiling that does this mix's work: the one-command
+        # ceiling on the first (default) mix, where it runs; on a mix it does not run (the
+        # block-heavy one: a tenth of its calls take 3-4 round trips) the scripted ceiling,
+        # which plays ours' conversation for every call. Both are printed where measured.
+        judge = "ceiling" if ceil_is_own else "scripted"
         if floor is not None and ceil is not None and capacity(ceil):
             # Context, not a target: what the design costs (one SQLite read and one call-log
             # row a call, in Python) against the bare ceiling, and ours against that floor.
@@ -781,23 +797,26 @@ def _throughput(
                 if judged:
                     verdicts[f"ours/peer throughput @{conc}{sfx}"] = ok
                     verdicts[f"p99 ours/peer @{conc}{sfx}"] = okp
-            if ceil is not None:
-                v = ours["calls_per_s"] / ceil["calls_per_s"] if ceil["calls_per_s"] else 0
-                c = capacity(ours) / capacity(ceil) if capacity(ceil) else 0
+            for cname, cref in (("ceiling", ceil), ("scripted", scripted)):
+                if cref is None:
+                    continue
+                v = ours["calls_per_s"] / cref["calls_per_s"] if cref["calls_per_s"] else 0
+                c = capacity(ours) / capacity(cref) if capacity(cref) else 0
                 # The ceiling is not saturated (the generator is the bottleneck): CPU per call
                 # is the fair comparison, the measured calls/s ratio flatters ours.
                 ok = c >= 0.5 and ours["ok"]
+                counts = judged and (cname == judge or judge not in by)
                 ratio_rows.append(
                     [
-                        f"{name}/ceiling",
+                        f"{name}/{cname}",
                         str(conc),
                         f"{v:.2f}x",
                         f"{c:.2f}x",
                         ">= 0.5x CPU",
-                        _yn(ok) if judged else "-",
+                        _yn(ok) if counts else "-",
                     ]
                 )
-                if judged:
+                if counts:
                     verdicts[f"ours/ceiling CPU per call @{conc}{sfx}"] = ok
             if floor is not None and capacity(floor):
                 c = capacity(ours) / capacity(floor)
@@ -974,7 +993,7 @@ def smoke(
     out: dict[str, Any] = {}
     for name in servers:
         db = copy_db(workdir / "smoke.db", workdir / f"smoke-{name}.db")
-        with running(name, db, workdir) as srv:
+        with running(name, db, workdir, server_extra(name, Path(m["manifest"]))) as srv:
             r = loadgen(
                 srv,
                 Path(m["manifest"]),
@@ -1018,9 +1037,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--servers",
-        default="ours,ours-pure,peer,ceiling",
+        default="ours,ours-pure,peer,ceiling,scripted",
         help="of ours (as installed: compiled, the defaults), ours-warning, ours-pure "
-        "(interpreted), peer, ceiling",
+        "(interpreted), peer, ceiling (one command a call), scripted (the ceiling playing "
+        "ours' conversation: the efficiency target on mixes the ceiling does not run), floor "
+        "(the ceiling plus one SQLite read and a batched call-log row)",
     )
     ap.add_argument("--concurrency", default="50,500")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")

@@ -36,3 +36,14 @@ def test_the_sqlite_floor_answers_every_call_and_logs_each_one(tmp_path: Path) -
         with sqlite3.connect(tmp_path / db) as conn:
             counts.append(conn.execute("SELECT count(*) FROM call_log").fetchone()[0])
     assert counts[1] - counts[0] == floor["calls"] + 1  # and the runner's start-up probe call
+
+
+def test_the_scripted_ceiling_has_our_conversation_with_every_call(tmp_path: Path) -> None:
+    """The block-heavy mix's efficiency is judged against it: it must do ours' work (every call
+    kind checked by the generator like ours: variables, Busy left to the routine, voicemail,
+    torture until the caller hangs up), only with every answer known in advance."""
+    res = bench.run.smoke(tmp_path, ("scripted",))
+    scripted = res["scripted"]
+    assert res["ok"] and scripted["check"], scripted.get("examples")
+    assert scripted["errors"] == 0 and scripted["mismatches"] == 0 and scripted["calls"] >= 2000
+    assert all(scripted["by_category"].get(c) for c in ("blocked", "voicemail", "torture"))
