@@ -50,7 +50,11 @@ def text(value: str) -> str:
     """``value`` with every control, bidi-control and line-separator character shown as an
     escape (``\\x1b``, ``\\u202e``) and each backslash doubled; ``value`` itself (the same
     object) when there is nothing to escape."""
-    if _UNSAFE_TEXT.search(value) is None:
+    if value.isascii():  # the common case, half the cost of the scan: in ASCII the unsafe
+        # characters are exactly the non-printable ones (C0 controls and DEL), and backslash
+        if value.isprintable() and "\\" not in value:
+            return value
+    elif _UNSAFE_TEXT.search(value) is None:
         return value
     return _UNSAFE_TEXT.sub(_escape, value)
 

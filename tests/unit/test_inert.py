@@ -32,6 +32,13 @@ def test_text_shows_controls_and_bidi_as_escapes() -> None:
     assert inert.text("\ud800") == "\\ud800"
 
 
+def test_text_escapes_exactly_the_ascii_controls_del_and_backslash() -> None:
+    """Plain ASCII takes a shortcut (no regex scan): it must escape the same characters."""
+    for c in map(chr, range(128)):
+        unsafe = ord(c) < 0x20 or c in "\x7f\\"
+        assert (inert.text(f"+1303{c}555") != f"+1303{c}555") is unsafe, repr(c)
+
+
 def test_text_doubles_backslashes_so_a_typed_escape_is_not_a_sent_one() -> None:
     typed, sent = "\\x1b", "\x1b"
     assert inert.text(typed) == "\\\\x1b"
