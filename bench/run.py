@@ -416,7 +416,7 @@ def load_args(a: argparse.Namespace, conc: int, mix: str | None = None) -> list[
         str(a.warmup),
         "--hold",
         str(a.hold),
-        *(["--old-routine"] if a.old_routine else []),
+        *(["--old-routine"] if getattr(a, "old_routine", False) else []),  # bench.pg has none
     ]
 
 
