@@ -9,7 +9,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+import bench.pg
 import bench.run
+from tests.pg import require_bindir
 
 
 def test_benchmark_smoke_run_has_no_error_or_mismatch(tmp_path: Path) -> None:
@@ -47,3 +51,18 @@ def test_the_scripted_ceiling_has_our_conversation_with_every_call(tmp_path: Pat
     assert res["ok"] and scripted["check"], scripted.get("examples")
     assert scripted["errors"] == 0 and scripted["mismatches"] == 0 and scripted["calls"] >= 2000
     assert all(scripted["by_category"].get(c) for c in ("blocked", "voicemail", "torture"))
+
+
+def test_the_postgresql_benchmark_runs_and_checks_every_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bench.pg`` once stopped at start-up for two sessions unnoticed (it had no test): a
+    second of each setup, every call checked by the generator, the ratio line printed."""
+    require_bindir()
+    code = bench.pg.main(
+        ["--entries", "1000", "--repeat", "1", "--duration", "1", "--warmup", "0.5",
+         "--setups", "sqlite,postgresql", "--workdir", str(tmp_path)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "postgresql/sqlite calls/s:" in out and "DB xacts/call" in out
