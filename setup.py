@@ -40,6 +40,8 @@ COMPILED = [
     "callscreen/logfmt.py",
     "callscreen/metrics.py",
     "callscreen/treatments.py",
+    "callscreen/inert.py",
+    "callscreen/db/recorder.py",
 ]
 
 

@@ -27,9 +27,10 @@ import re
 
 #: C0 controls, DEL, C1 controls; the Arabic letter mark, LRM/RLM, the line and paragraph
 #: separators, the bidi embeddings/overrides (U+202A-U+202E) and isolates (U+2066-U+2069);
-#: lone surrogates (they cannot even be written to a UTF-8 terminal).
+#: lone surrogates (they cannot even be written to a UTF-8 terminal; as the regex's own
+#: escapes: a surrogate in a string literal would stop mypyc compiling this module).
 _UNSAFE_CLASS = (
-    "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+    "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\\ud800-\\udfff"
 )
 _UNSAFE_TEXT = re.compile(f"[{_UNSAFE_CLASS}\\\\]")
 _UNSAFE_JSON = re.compile(f"[{_UNSAFE_CLASS}]")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import inert
 from . import audit as _audit
 from .audit import AuditRow
+from .callrecord import INSERT_SQL
 from .callrecord import CallRecord as CallRecord  # re-exported: the store's row type
 from .connection import StoreBase
 from .reports import CALLS_SQL, LoggedCall
@@ -29,32 +29,10 @@ class CallLogMixin(StoreBase):
 
         The caller's number and name (and the extension and uniqueid, also as Asterisk sent
         them) are kept as sent but bounded (:func:`inert.bound`: at most 256 characters, the
-        cut marked): here, in the batched writer, off the call path (about 40 ns a value).
+        cut marked, :meth:`CallRecord.insert_row`): in the batched writer, off the call path.
         """
-        bound = inert.bound
         async with self._transaction() as db:
-            await db.pipeline(
-                "INSERT INTO call_log (account_id, time, ext, caller_raw, caller_e164, result, "
-                "reason, treatment, entry_id, duration, uniqueid, caller_name) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        c.account_id,
-                        c.time,
-                        bound(c.ext),  # as Asterisk sent it (agi_arg_1): from outside too
-                        bound(c.caller_raw),
-                        c.caller_e164,
-                        c.result,
-                        c.reason,
-                        c.treatment,
-                        c.entry_id,
-                        c.duration,
-                        None if c.uniqueid is None else bound(c.uniqueid),
-                        None if c.caller_name is None else bound(c.caller_name),
-                    )
-                    for c in calls
-                ],
-            )
+            await db.pipeline(INSERT_SQL, [c.insert_row() for c in calls])
             await db.pipeline(
                 f"UPDATE entries SET hits = hits + ?, last_hit = {db.dialect.greatest}"
                 "(coalesce(last_hit, 0), ?) "
