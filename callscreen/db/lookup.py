@@ -80,12 +80,15 @@ NAMES_SQL: Final = (
 # subquery on a unique index: evaluated once, and the entries probe still uses entries_key.
 _ACCOUNT_ID_SQL = "(SELECT id FROM accounts WHERE name = ?)"
 # The version and the id come as text: the same statement runs on PostgreSQL, whose UNION wants
-# one type per column (scope and kind are text there).
+# one type per column (scope and kind are text there). An exact entry's row has only the
+# columns the probe does not already fix (value is the caller's number, prefix 0, field
+# 'number'; see exact_entry_from_row): Python's sqlite3 spends ~1,000 instructions a column a
+# call (cursor.description, a GIL release per value), on the version row too.
+_EXACT_COLUMNS = "id, scope, kind, raw, ext, note"
 VERSION_AND_EXACT_SQL: Final = (
-    f"SELECT NULL, CAST(version AS TEXT), CAST({_ACCOUNT_ID_SQL} AS TEXT), "
-    "NULL, NULL, NULL, NULL, NULL, NULL "
+    f"SELECT NULL, CAST(version AS TEXT), CAST({_ACCOUNT_ID_SQL} AS TEXT), NULL, NULL, NULL "
     "FROM settings_version WHERE id = 1 UNION ALL "
-    f"SELECT {_ENTRY_COLUMNS} FROM entries "
+    f"SELECT {_EXACT_COLUMNS} FROM entries "
     f"WHERE account_id = {_ACCOUNT_ID_SQL} AND value = ? AND prefix = 0 "
     "AND (scope = 'account' OR ext = ?) AND field = 'number' "
     "AND (expires_at IS NULL OR expires_at > ?)"
@@ -94,9 +97,9 @@ VERSION_AND_EXACT_SQL: Final = (
 
 #: The same, for an account whose id is known (cached by name at the current version).
 VERSION_AND_EXACT_BY_ID_SQL: Final = (
-    "SELECT NULL, CAST(version AS TEXT), NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    "SELECT NULL, CAST(version AS TEXT), NULL, NULL, NULL, NULL "
     "FROM settings_version WHERE id = 1 UNION ALL "
-    f"SELECT {_ENTRY_COLUMNS} FROM entries "
+    f"SELECT {_EXACT_COLUMNS} FROM entries "
     "WHERE account_id = ? AND value = ? AND prefix = 0 "
     "AND (scope = 'account' OR ext = ?) AND field = 'number' "
     "AND (expires_at IS NULL OR expires_at > ?)"
@@ -115,6 +118,23 @@ def entry_from_row(row: tuple[Any, ...]) -> Entry:
         ext=str(ext) or None,
         note=str(note),
         field=Field.NAME if field == "name" else Field.NUMBER,
+    )
+
+
+def exact_entry_from_row(row: tuple[Any, ...], value: str) -> Entry:
+    """An exact number entry from a row of the per-call statement (``_EXACT_COLUMNS``): the
+    ``value`` the probe matched, no prefix, the number field."""
+    id_, scope, kind, raw, ext, note = row
+    return Entry(
+        id=int(id_),
+        scope=Scope(scope),
+        kind=Kind(kind),
+        value=value,
+        prefix=False,
+        raw=str(raw),
+        ext=str(ext) or None,
+        note=str(note),
+        field=Field.NUMBER,
     )
 
 
@@ -206,6 +226,9 @@ class Lookup:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
         self._conn = self._open()
+        #: The per-call statement's cursor, reused: a new one per call (``conn.execute``) is
+        #: an object made and freed for nothing.
+        self._cursor = self._conn.cursor()
         self._ident = self._file_ident()
         self._next_check = time.monotonic() + self.FILE_CHECK_INTERVAL
         self._version: str | None = None
@@ -274,6 +297,7 @@ class Lookup:
             conn = self._open()
             self._conn.close()
             self._conn, self._ident, self._version = conn, ident, None
+            self._cursor = conn.cursor()
 
     def account_id(self, account: str) -> int | None:
         """The id of an account a call named before (None: not seen). For the call-log row of
@@ -327,14 +351,14 @@ class Lookup:
             if account_id is not None:
                 # The id this name had at the cached version: valid while the version holds
                 # (adding or removing an account moves it); else asked by name, once.
-                rows = self._conn.execute(
+                rows = self._cursor.execute(
                     VERSION_AND_EXACT_BY_ID_SQL, (account_id, number, ext, now)
                 ).fetchall()
                 if rows and rows[0][0] is None and rows[0][1] != self._version:
                     account_id = None
                     self._ids = {DEFAULT_ACCOUNT: DEFAULT_ACCOUNT_ID}
             if account_id is None:
-                rows = self._conn.execute(
+                rows = self._cursor.execute(
                     VERSION_AND_EXACT_SQL, (account, account, number, ext, now)
                 ).fetchall()
         except sqlite3.Error as exc:
@@ -347,7 +371,7 @@ class Lookup:
             account_id = self._ids[account] = int(rows[0][2])
         cache = self._cache(rows[0][1], account_id)
         settings = cache.extensions.get(ext) or self._extension(cache, account_id, ext)
-        found = [entry_from_row(r) for r in rows[1:]]
+        found = [exact_entry_from_row(r, number) for r in rows[1:]]
         if cache.prefixes or cache.names:
             found += cache.matches(e164, name, now)
         return cache.account, settings, found

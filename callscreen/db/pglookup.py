@@ -32,7 +32,7 @@ from .lookup import (
     VERSION_AND_EXACT_SQL,
     AccountCache,
     account_from_row,
-    entry_from_row,
+    exact_entry_from_row,
     extension_from_row,
 )
 from .url import display
@@ -228,7 +228,7 @@ class PgLookup:
                 )
             except ValueError as exc:
                 raise StoreError(f"reading settings of {ext}: {exc}") from exc
-        found = [entry_from_row(tuple(r)) for r in rows[1:]]
+        found = [exact_entry_from_row(tuple(r), e164 or "") for r in rows[1:]]
         if cache.prefixes or cache.names:
             found += cache.matches(e164, name, now)
         return cache.account, settings, found
