@@ -63,6 +63,13 @@ _CALL_MESSAGE: Final = "call to %s%s from %s: %s %s%s%s%s (%.1f ms)"
 _CALL_LINE: Final = "%s,%03d INFO " + CALLS_LOGGER + ": " + _CALL_MESSAGE
 
 
+def _plain(value: Any) -> bool:
+    """None, or ASCII text that :func:`callscreen.inert.text` leaves as it is."""
+    return value is None or (
+        isinstance(value, str) and value.isascii() and value.isprintable() and "\\" not in value
+    )
+
+
 def call_message(call: Sequence[Any]) -> str:
     """The per-call line's message, from the call's fields (in :data:`CALL_FIELDS` order)."""
     return _CALL_MESSAGE % _message_values(call)
@@ -186,7 +193,21 @@ class CallLines:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         stamp = (self._stamp, int((created - second) * 1000))
-        return inert.text(_CALL_LINE % (stamp + _message_values(call)))
+        line = _CALL_LINE % (stamp + _message_values(call))
+        # Only the texts from outside can make the line unsafe (the rest is ours: the stamp,
+        # the result, reason and treatment, the milliseconds); when they are plain ASCII, so
+        # is the line, and escaping it would find nothing: checked on those short texts
+        # instead of the whole line.
+        account = call[9] if len(call) > 9 else None
+        if (
+            _plain(call[0])  # the extension
+            and _plain(call[1])  # the caller
+            and _plain(call[5])  # the deciding entry
+            and _plain(call[6])  # the outcome
+            and _plain(account)
+        ):
+            return line
+        return inert.text(line)
 
     def flush(self) -> None:
         """Format and write every pending line in one write (the handler's stream and lock)."""

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from .policy import Decision, Reason, Result, Treatment
 
@@ -22,18 +22,42 @@ if TYPE_CHECKING:
 log = logging.getLogger("callscreen.metrics")
 
 #: Decision latency buckets (seconds): the decision is two indexed reads, microseconds.
-BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+BUCKETS: tuple[float, ...] = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class Metrics:
     """Counters the screener bumps per call; read at scrape time."""
 
-    __slots__ = ("block_last", "buckets", "calls", "challenges", "latency_sum", "unknown_accounts")
+    __slots__ = (
+        "_bounds",
+        "block_last",
+        "buckets",
+        "calls",
+        "challenges",
+        "latency_sum",
+        "unknown_accounts",
+    )
 
     def __init__(self) -> None:
         self.calls: dict[tuple[Result, Reason, Treatment | None], int] = {}
         self.buckets = [0] * (len(BUCKETS) + 1)  # the last one is +Inf
+        # Held here, and BUCKETS is not Final: the compiled build inlines a Final tuple of
+        # floats, building it (eleven floats boxed) at every use, every call; read as a value
+        # (this assignment) it was never set ("value for final name was not set").
+        self._bounds: tuple[float, ...] = BUCKETS
         self.latency_sum = 0.0
         self.block_last: dict[str, int] = {}
         self.challenges: dict[str, int] = {}
@@ -43,7 +67,7 @@ class Metrics:
         key = (d.result, d.reason, d.treatment)
         calls = self.calls
         calls[key] = calls.get(key, 0) + 1
-        self.buckets[bisect_left(BUCKETS, seconds)] += 1
+        self.buckets[bisect_left(self._bounds, seconds)] += 1
         self.latency_sum += seconds
 
     def unknown_account(self) -> None:

@@ -68,9 +68,9 @@ def _ascii_digits(text: str, start: int = 0) -> bool:
     """``text[start:]`` is ASCII digits, after an optional ``+`` (at least one digit): what
     trunks send. Such text matches :data:`_NUMBER_TEXT`; string methods say so for a tenth of
     a regex call from compiled code (issue #16)."""
-    if text.startswith("+", start):
-        start += 1
-    return text.isascii() and text[start:].isdigit()
+    if start < len(text) and text[start] == "+":  # not startswith("+", start): compiled,
+        start += 1  # a start argument makes it a generic method call
+    return text.isascii() and (text[start:] if start else text).isdigit()
 
 
 _E164_DIGITS: Final = re.compile(r"\+[1-9]\d{6,14}")

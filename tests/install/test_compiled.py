@@ -32,7 +32,8 @@ COPIED = ["callscreen", "tests", "pyproject.toml", "setup.py"]
 
 #: The call path's tests (the FastAGI protocol and server, screening, policy, numbers, names,
 #: treatments, challenge, block-last, accounts, hostile caller IDs, storage and disk faults,
-#: PostgreSQL faults, per-call log lines, metrics), run against the compiled build.
+#: PostgreSQL faults, per-call log lines, the call-log writer, metrics), run against the
+#: compiled build.
 CALL_PATH_TESTS = [
     "tests/unit/test_protocol.py",
     "tests/unit/test_policy.py",
@@ -47,6 +48,7 @@ CALL_PATH_TESTS = [
     "tests/integration/test_name_rules.py",
     "tests/integration/test_bad_input.py",
     "tests/integration/test_call_log_lines.py",
+    "tests/integration/test_recorder_batches.py",
     "tests/integration/test_ops_server.py",
     "tests/integration/test_faults.py",
     "tests/integration/test_storage_faults.py",

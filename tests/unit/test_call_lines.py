@@ -98,6 +98,26 @@ def test_batched_line_is_the_line_logging_writes(fmt: str) -> None:
         assert record["level"] == "info" and record["logger"] == "callscreen.calls"
 
 
+@pytest.mark.parametrize(
+    ("field", "position"),
+    [("extension", 0), ("caller", 1), ("entry", 5), ("outcome", 6), ("account", 9)],
+)
+@pytest.mark.parametrize("text", ["a\x1b[2Jb", "a\u202eb", "a\nb", "a\\b", "Jos\xe9 \ud800"])
+def test_every_text_from_outside_is_escaped_in_the_line(
+    field: str, position: int, text: str
+) -> None:
+    """The line is checked field by field, not escaped whole, when all are plain ASCII: a text
+    that is not, in any field the line shows, still comes out as inert.text shows it."""
+    values = list(call())
+    values[1] = "+13035551212"  # only the field under test is hostile
+    values[position] = text
+    h = handler("text")
+    logfmt.CallLines(h).add(CREATED, tuple(values))
+    line = h.stream.getvalue()
+    assert line.count("\n") == 1 and inert.text(text) in line, field
+    assert not inert.has_unsafe(line[:-1])  # no raw control, bidi or surrogate character
+
+
 def test_the_default_accounts_extension_is_shown_without_an_account() -> None:
     h = handler("text")
     logfmt.CallLines(h).add(CREATED, call(account="default"))
