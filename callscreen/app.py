@@ -115,7 +115,6 @@ class Server:
             await asyncio.to_thread(self.lock.acquire)
             self.store = await Store.open(c.db)
             self.lookup = Lookup(c.db)
-            self.lookup.share_snapshots(asyncio.get_running_loop())
         self.recorder = Recorder(self.store, max_queued=c.call_log_queue)
         self.recorder.start()
         if c.log_retention > 0:

@@ -4,7 +4,7 @@ Synchronous on purpose: SQLite serves these from its page cache (and a memory ma
 microseconds, so a thread hop (aiosqlite) would cost more than the read. WAL mode means the
 CLI's writes never block it.
 
-Per call, one statement: ``settings_version`` (moved by triggers on any
+Per call, one statement in one read transaction: ``settings_version`` (moved by triggers on any
 change to the account, the extensions, a prefix entry or a caller-name rule), which says whether
 the cached settings, prefix entries and name rules are still current, and the index probe for
 the caller's exact number. Name rules are matched against the caller's name in memory
@@ -16,22 +16,10 @@ Many accounts (tenants) share one database: the account comes with each call (by
 dialplan sends it), the same statement resolves it (the unique index on ``accounts.name``), and
 each account's settings, prefixes and name rules are cached on their own, all dropped together
 when ``settings_version`` moves.
-
-In the server, the calls read in one event-loop iteration share one read transaction
-(:meth:`Lookup.share_snapshots`), ended by a callback at the end of that iteration. Beginning
-and ending a read transaction costs more than the probe itself (the database file's and the
-WAL index's locks, four ``fcntl`` calls: 8.7 µs a read alone, 3.1 µs inside an open
-transaction, measured in process), and under load an iteration handles several calls. What a
-call sees is unchanged in kind: the state committed before the iteration that handles it
-began, a fraction of a millisecond old, the same as if the calls of one iteration had
-arrived together. No transaction outlives its iteration, so the loop never sleeps holding one
-and checkpoints are not held back.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import sqlite3
 import time
@@ -53,8 +41,6 @@ from .connection import DEFAULT_ACCOUNT as DEFAULT_ACCOUNT  # re-exported: the c
 from .connection import DEFAULT_ACCOUNT_ID as DEFAULT_ACCOUNT_ID
 from .errors import StoreError, UnknownAccount
 from .schema import connect
-
-log = logging.getLogger("callscreen.lookup")
 
 #: Longer account names from a request are not looked up (no account has one: 1-63 chars).
 MAX_ACCOUNT_NAME: Final = 63
@@ -236,29 +222,6 @@ class Lookup:
         self._ids: dict[str, int] = {
             DEFAULT_ACCOUNT: DEFAULT_ACCOUNT_ID
         }  # names seen, to their ids
-        self._loop: asyncio.AbstractEventLoop | None = None  # set by share_snapshots()
-        self._snapshot = False  # a read transaction is open until this iteration ends
-
-    def share_snapshots(self, loop: asyncio.AbstractEventLoop) -> None:
-        """From now on, the reads made in one iteration of ``loop`` share one read transaction
-        (see the module's docstring). Only for a lookup used on that loop's thread."""
-        self._loop = loop
-
-    def _begin_snapshot(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            self._conn.execute("BEGIN")
-        except sqlite3.Error as exc:
-            raise StoreError(f"reading entries: {exc}") from exc
-        self._snapshot = True
-        loop.call_soon(self._end_snapshot)
-
-    def _end_snapshot(self) -> None:
-        self._snapshot = False
-        try:
-            if self._conn.in_transaction:
-                self._conn.execute("COMMIT")  # a read: nothing to write, it only lets go
-        except sqlite3.Error as exc:  # closed meanwhile (shutdown), or the file went away
-            log.debug("ending a read transaction: %s", exc)
 
     def _open(self) -> sqlite3.Connection:
         conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
@@ -342,8 +305,6 @@ class Lookup:
         self._check_file()
         if len(account) > MAX_ACCOUNT_NAME:
             raise UnknownAccount(account[:MAX_ACCOUNT_NAME] + "...")
-        if not self._snapshot and (loop := self._loop) is not None:
-            self._begin_snapshot(loop)
         now = time.time()
         number = e164 or ""
         account_id = self._ids.get(account)
