@@ -7,12 +7,15 @@ goes through the real server and the load generator checks each outcome.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import bench.pg
 import bench.run
+import bench.seed
 from tests.pg import require_bindir
 
 
@@ -66,3 +69,22 @@ def test_the_postgresql_benchmark_runs_and_checks_every_call(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "postgresql/sqlite calls/s:" in out and "DB xacts/call" in out
+
+
+@pytest.mark.parametrize("kind", ["allowed", "blocked"])
+def test_the_instruction_count_harness_runs_every_call_to_its_call_log_row(
+    tmp_path: Path, kind: str
+) -> None:
+    """``bench.callcost`` runs this harness under valgrind (not here: valgrind is not a test
+    dependency). Its calls must be real ones: each answered, logged and given its call-log
+    row."""
+    db = tmp_path / "seed.db"
+    manifest = bench.seed.seed(db, 200)["manifest"]
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT count(*) FROM call_log").fetchone()[0]
+    cmd = [sys.executable, "-m", "bench.callcost", "--inner", str(bench.run.REPO), str(db)]
+    subprocess.run([*cmd, manifest, kind, "40", "50"], cwd=bench.run.REPO, check=True)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT result FROM call_log").fetchall()[before:]
+    assert len(rows) == 40
+    assert {r[0] for r in rows} == ({"ALLOWED"} if kind == "allowed" else {"BLOCKED"})
