@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from callscreen import numbers
 from callscreen.numbers import (
     InvalidNumber,
     caller_from,
@@ -104,3 +107,32 @@ def test_presentation_restricted_or_unavailable(pres: object, anonymous: bool) -
 def test_caller_with_garbage_number_matches_nothing_but_is_not_anonymous() -> None:
     c = caller_from("Bob's phone")
     assert (c.e164, c.anonymous) == (None, False)
+
+
+# The number checks' fast paths (issue #16: string methods instead of regexes for ASCII text)
+# answer exactly what the regexes answer, for any text: other scripts' digits (which ``\d``
+# matches), separators, signs, the empty string.
+_NUMBERISH = st.one_of(
+    st.from_regex(r"\+?[0-9]{0,17}", fullmatch=True),  # the lengths at the bounds, often
+    st.from_regex(r"1?[0-9]{9,11}", fullmatch=True),  # NANP shapes
+    st.from_regex("\\+?[0-9\u0663]{5,17}", fullmatch=True),
+    st.text(alphabet="0123456789+ ()-./a\u0663\u09e6", max_size=18),
+)
+
+
+@given(_NUMBERISH)
+def test_the_e164_check_answers_as_its_regex(text: str) -> None:
+    assert numbers._is_e164_digits(text) == bool(numbers._E164_DIGITS.fullmatch(text))
+
+
+@given(_NUMBERISH, st.integers(0, 1))
+def test_the_nanp_check_answers_as_its_regex(text: str, start: int) -> None:
+    if len(text) > start:
+        expected = bool(numbers._NANP_NATIONAL.fullmatch(text, start))
+        assert numbers._is_nanp_national(text, start) == expected
+
+
+@given(_NUMBERISH)
+def test_plain_digits_are_always_number_text(text: str) -> None:
+    if numbers._ascii_digits(text):
+        assert numbers._NUMBER_TEXT.match(text)
