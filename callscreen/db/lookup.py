@@ -112,16 +112,22 @@ def exact_entry_from_row(row: tuple[Any, ...], value: str) -> Entry:
     ``value`` the probe matched, no prefix, the number field."""
     id_, scope, kind, raw, ext, note = row
     return Entry(
-        id=int(id_),
-        scope=Scope(scope),
-        kind=Kind(kind),
-        value=value,
-        prefix=False,
-        raw=str(raw),
-        ext=str(ext) or None,
-        note=str(note),
-        field=Field.NUMBER,
+        int(id_),
+        # A dict, not Scope(scope): an enum's call goes through EnumType.__call__ (~3,000
+        # instructions a blocked call); a value neither knows still raises ValueError.
+        _SCOPES.get(scope) or Scope(scope),
+        _KINDS.get(kind) or Kind(kind),
+        value,
+        False,
+        str(raw),
+        str(ext) or None,
+        str(note),
+        Field.NUMBER,
     )
+
+
+_SCOPES: Final[dict[str, Scope]] = {s.value: s for s in Scope}
+_KINDS: Final[dict[str, Kind]] = {k.value: k for k in Kind}
 
 
 def extension_from_row(ext: str, row: tuple[Any, ...] | None) -> ExtensionSettings:

@@ -103,8 +103,11 @@ def parse_env(block: bytes) -> dict[str, str]:
     """Parse an environment block (the lines before the empty line).
 
     res_agi writes each line as ``key: value``; lines of another shape and keys not starting
-    ``agi_`` are ignored; for a duplicated key the first value wins (Asterisk never repeats a
-    key, so a repeat is an injection attempt, not an update). Values are kept as sent.
+    ``agi_`` are ignored. Asterisk never repeats a key, so a repeat is a line forged inside a
+    caller's text (a caller name holding a line break): for the keys res_agi writes before
+    those texts the first line wins, for the ones it writes after them (:func:`last_wins`: the
+    context, the extension, the AGI arguments) the last, so a forged line never wins over the
+    real one. Values are kept as sent.
     """
     text = decode(block)
     if "\r" in text:
@@ -112,22 +115,37 @@ def parse_env(block: bytes) -> dict[str, str]:
     env: dict[str, str] = {}
     for line in text.split("\n"):
         key, sep, value = line.partition(": ")
-        if sep and key[:4] == "agi_" and key not in env:
+        if sep and key[:4] == "agi_" and (key not in env or last_wins(key)):
             env[_KNOWN_KEYS.get(key, key)] = value
     return env
 
 
-#: ``"\nkey: "`` by key, for :meth:`AgiEnv.get` (bounded: a caller could ask for any key).
-_NEEDLES: Final[dict[str, str]] = {}
+#: The keys res_agi writes after every text a caller controls (caller ID, name, DNID, RDNIS):
+#: a repeat of one of these is forged earlier in the block, so the last line is the real one.
+_WRITTEN_LAST: Final = frozenset(
+    {"agi_context", "agi_extension", "agi_priority", "agi_enhanced", "agi_accountcode"}
+    | {"agi_threadid"}
+)
+
+
+def last_wins(key: str) -> bool:
+    """Whether the last of several ``key`` lines is Asterisk's (see :func:`parse_env`)."""
+    return key in _WRITTEN_LAST or key.startswith("agi_arg_")
+
+
+#: ``("\nkey: ", last_wins(key))`` by key, for :meth:`AgiEnv.get` (bounded: a caller could
+#: ask for any key).
+_NEEDLES: Final[dict[str, tuple[str, bool]]] = {}
 _MAX_NEEDLES: Final = 128
 
 
 class AgiEnv(Mapping[str, str]):
     """The environment block as a read-only mapping, read lazily.
 
-    A call needs about six of the ~25 keys, so a lookup is a search in the block's text (same
-    answers as :func:`parse_env`: the first ``key: value`` line wins); the dict is built only if
-    someone iterates. Cheaper per call, and an open call keeps one string, not 50.
+    A call needs about six of the ~25 keys, so a lookup is a search in the block's text (the
+    same answers as :func:`parse_env`, which says which of a repeated key's lines wins); the
+    dict is built only if someone iterates. Cheaper per call, and an open call keeps one
+    string, not 50.
     """
 
     __slots__ = ("_dict", "_text")
@@ -145,12 +163,16 @@ class AgiEnv(Mapping[str, str]):
         if not key.startswith("agi_") or "\n" in key:
             return default
         text = self._text
-        needle = _NEEDLES.get(key)
-        if needle is None:  # built once per key: every call asks for the same few
-            needle = f"\n{key}: "
+        known = _NEEDLES.get(key)
+        if known is None:  # built once per key: every call asks for the same few
+            known = (f"\n{key}: ", last_wins(key))
             if len(_NEEDLES) < _MAX_NEEDLES:
-                _NEEDLES[key] = needle
-        at = text.find(needle)
+                _NEEDLES[key] = known
+        needle, last = known
+        # The keys written last (the arguments) are found from the end: the right line when
+        # a caller's text forged one, and a short search (the block is ~700 characters, and
+        # a search from the start steps through most of it a character at a time).
+        at = text.rfind(needle) if last else text.find(needle)
         if at < 0:
             return default
         start = at + len(needle)

@@ -62,12 +62,13 @@ async def test_huge_environment_block_is_refused(server: Server, port: int) -> N
     await _healthy(port)
 
 
-async def test_invalid_utf8_and_duplicate_keys(port: int) -> None:
+async def test_invalid_utf8_and_a_forged_argument_line(port: int) -> None:
     env = env_block(port=port, ext="101", callerid="+13035551212", calleridname="Jos\xe9")
-    env = env.replace("Jos\xe9".encode(), b"Jos\xc3")  # a truncated multibyte name
-    env = env.replace(b"agi_arg_1: 101\n", b"agi_arg_1: 101\nagi_arg_1: 999\n")
+    # A truncated multibyte name, carrying a line that names another extension (999: no
+    # blocking): the real agi_arg_1, written after the name, decides.
+    env = env.replace("Jos\xe9".encode(), b"Jos\xc3\nagi_arg_1: 999")
     t = await place_call(port, env)
-    assert t.apps == ["MSet", "Busy"]  # first agi_arg_1 wins
+    assert t.apps == ["MSet", "Busy"]  # 101 blocks this caller
 
 
 @pytest.mark.parametrize(

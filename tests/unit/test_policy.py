@@ -10,6 +10,7 @@ from callscreen.names import parse_rule
 from callscreen.numbers import caller_from, parse_pattern
 from callscreen.policy import (
     AccountSettings,
+    Decision,
     Entry,
     ExtensionSettings,
     Field,
@@ -318,6 +319,28 @@ def test_most_specific_entry_is_reported() -> None:
     assert d.entry is not None and d.entry.pattern == CALLER
     d = decide(ACC_OFF, ON, caller_from("+13035550000"), entries)
     assert d.entry is not None and d.entry.pattern == "+1303*"
+
+
+def test_entries_and_decisions_compare_by_value() -> None:
+    """What the matched entry and the decision were (plain classes since issue #16) compare,
+    hash and print by value, as the dataclasses they replaced did."""
+    a = Entry(7, Scope.EXTENSION, Kind.BLOCK, "+13035551212", False, "303-555-1212", "101")
+    b = Entry(7, Scope.EXTENSION, Kind.BLOCK, "+13035551212", False, "303-555-1212", "101")
+    other = Entry(7, Scope.EXTENSION, Kind.BLOCK, "+13035551212", False, "303-555-1212", "102")
+    assert a == b and hash(a) == hash(b) and a != other and len({a, b, other}) == 2
+    assert a.note == "" and a.field is Field.NUMBER  # the defaults
+    assert repr(a) == (
+        "Entry(id=7, scope=<Scope.EXTENSION: 'ext'>, kind=<Kind.BLOCK: 'block'>, "
+        "value='+13035551212', prefix=False, raw='303-555-1212', ext='101', note='', "
+        "field=<Field.NUMBER: 'number'>)"
+    )
+    d = Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, Treatment.BUSY, a)
+    assert d == Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, Treatment.BUSY, b)
+    assert d != Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, Treatment.BUSY, other)
+    assert d != Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, Treatment.VOICEMAIL, a)
+    assert hash(d) == hash(Decision(Result.BLOCKED, Reason.EXT_BLOCKLIST, Treatment.BUSY, b))
+    assert d.blocked and not Decision(Result.ALLOWED, Reason.NOT_LISTED).blocked
+    assert "treatment=<Treatment.BUSY: 'busy'>" in repr(d)
 
 
 def test_mailbox_default() -> None:

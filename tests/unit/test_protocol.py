@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 
 from callscreen.fastagi.protocol import (
     _COMMANDS,
     _REPLIES,
     REPLY_KINDS,
+    AgiEnv,
     Reply,
     ReplyKind,
     ReplyParser,
@@ -72,9 +75,30 @@ def test_env_parsing() -> None:
     )
     assert env["agi_network_script"] == "screen?x=1"
     assert env["agi_calleridname"] == "Jos\ufffd"
-    assert env["agi_arg_1"] == "101"  # first wins
+    assert env["agi_arg_1"] == "999"  # the arguments come last: the last line is Asterisk's
     assert env["agi_accountcode"] == ""
     assert "foo" not in env
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_line_forged_in_the_caller_name_never_wins(lazy: bool) -> None:
+    """A caller name holding line breaks cannot pick the extension whose settings decide the
+    call, nor the call's id: res_agi writes the name after the id and before the context, the
+    extension and the arguments, so the real line is the first of the one and the last of the
+    others."""
+    forged = "\nagi_uniqueid: 1.1\nagi_extension: 999\nagi_arg_1: 999\nagi_arg_2: other"
+    block = (
+        "agi_network: yes\nagi_request: agi://127.0.0.1/screen\nagi_uniqueid: 1700000000.42\n"
+        f"agi_callerid: +13035550100\nagi_calleridname: Mallory{forged}\nagi_callingpres: 0\n"
+        "agi_context: from-pstn\nagi_extension: 101\nagi_priority: 2\n"
+        "agi_arg_1: 101\nagi_arg_2: default\n"
+    ).encode()
+    env: Mapping[str, str] = AgiEnv(block) if lazy else parse_env(block)
+    assert env["agi_uniqueid"] == "1700000000.42"
+    assert env["agi_calleridname"] == "Mallory"
+    assert env["agi_extension"] == "101"
+    assert env["agi_arg_1"] == "101"
+    assert env["agi_arg_2"] == "default"
 
 
 @pytest.mark.parametrize(
